@@ -1,0 +1,195 @@
+#include "xrf/stack_fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <omp.h>
+
+#include "core/error.hpp"
+#include "xrf/background.hpp"
+#include "xrf/nnls.hpp"
+
+namespace opx::xrf {
+
+void StackResults::resize(int c, int g, int n_fit, bool with_model) {
+  count = c;
+  groups = g;
+  area.assign(std::size_t(c) * g, 0.f);
+  sigma.assign(std::size_t(c) * g, 0.f);
+  chi2_reduced.assign(c, 0.f);
+  if (with_model) {
+    model.assign(std::size_t(c) * n_fit, 0.f);
+    background.assign(std::size_t(c) * n_fit, 0.f);
+  } else {
+    model.clear();
+    background.clear();
+  }
+}
+
+StackFitter::StackFitter(const SpectrumModel& model, const ResponseParams& params, const Eigen::VectorXd& reference,
+                         const Eigen::VectorXd& pileup, StackWeights weights) {
+  const FitConfig& cfg = model.config();
+  n_ = model.n_fit();
+  first_ = model.first_channel();
+  m_ = static_cast<int>(model.groups().size());
+  for (const auto& g : model.groups()) names_.push_back(g.name);
+  Columns cols;
+  model.build_columns(params, cols);
+  for (int g = 0; g < m_; ++g)
+    if (model.groups()[g].kind == GroupKind::pileup && pileup.size() == n_) {
+      cols.a.col(g) = pileup;
+      cols.lo[g] = 0;
+      cols.hi[g] = n_;
+    }
+  Eigen::MatrixXd basis = background_basis(model);
+  k_ = static_cast<int>(basis.cols());
+  p_ = m_ + k_;
+  d_.resize(n_, p_);
+  d_.leftCols(m_) = cols.a;
+  if (k_ > 0) d_.rightCols(k_) = basis;
+  lo_ = cols.lo;
+  hi_ = cols.hi;
+  for (int j = 0; j < k_; ++j) {
+    // Background columns: their non-zero extent.
+    int lo = 0, hi = n_;
+    while (lo < n_ && basis(lo, j) == 0.0) ++lo;
+    while (hi > lo && basis(hi - 1, j) == 0.0) --hi;
+    lo_.push_back(lo);
+    hi_.push_back(hi);
+  }
+  snip_ = cfg.background.method == BackgroundMethod::snip;
+  snip_width_ = snip_width_channels(model);
+  snip_smooth_ = snip_smooth_channels(model);
+
+  w_ = Eigen::VectorXd::Ones(n_);
+  if (weights == StackWeights::sum_spectrum && reference.size() == n_) {
+    // Poisson weights up to a common scale, floored so that empty channels
+    // at the ends do not dominate.
+    double mean = reference.cwiseMax(0.0).mean();
+    Eigen::VectorXd var = reference.cwiseMax(std::max(1e-3 * mean, 1e-12));
+    w_ = (mean / var.array()).matrix();
+  }
+  Eigen::MatrixXd wd = w_.asDiagonal() * d_;
+  normal_ = d_.transpose() * wd;
+  for (int i = 0; i < p_; ++i) normal_(i, i) *= 1.0 + 1e-12;
+  Eigen::LDLT<Eigen::MatrixXd> ldlt(normal_);
+  if (ldlt.info() != Eigen::Success)
+    throw internal_error("cannot set up the stack fit", cfg.source, "the design matrix is singular");
+  n_inv_ = ldlt.solve(Eigen::MatrixXd::Identity(p_, p_));
+  Eigen::MatrixXd g = n_inv_ * wd.transpose();
+  g_ = g.cast<float>();
+  h_ = g.cwiseProduct(g);
+  k_mat_ = h_ * d_;
+}
+
+void StackFitter::fit(const float* spectra, int count, int n_channels, StackResults& out, int row0) const {
+  if (n_channels < first_ + n_)
+    throw data_error("cannot fit stack", "", "spectra have fewer channels than the model");
+  constexpr int kBlock = 256;
+  const int blocks = (count + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(dynamic) if (blocks > 1 && !omp_in_parallel())
+  for (int b = 0; b < blocks; ++b) {
+    int s0 = b * kBlock;
+    int c = std::min(kBlock, count - s0);
+    fit_block(spectra + std::size_t(s0) * n_channels, c, n_channels, out, row0 + s0);
+  }
+}
+
+void StackFitter::fit_block(const float* spectra, int count, int n_channels, StackResults& out, int row0) const {
+  const int n = n_, p = p_, m = m_;
+  // Fit-range data of the block, background-stripped when SNIP is used.
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> y(count, n);
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> s;
+  if (snip_) {
+    s.resize(count, n);
+    std::vector<float> bg(n_channels), work(2 * n_channels);
+    for (int i = 0; i < count; ++i) {
+      const float* row = spectra + std::size_t(i) * n_channels;
+      snip_background<float>(row, n_channels, snip_width_, snip_smooth_, bg.data(), work.data());
+      for (int j = 0; j < n; ++j) {
+        s(i, j) = bg[first_ + j];
+        y(i, j) = row[first_ + j] - bg[first_ + j];
+      }
+    }
+  } else {
+    for (int i = 0; i < count; ++i)
+      std::copy_n(spectra + std::size_t(i) * n_channels + first_, n, y.row(i).data());
+  }
+  // Unconstrained solution of every spectrum of the block at once.
+  Eigen::MatrixXf x_all = g_ * y.transpose();  // [p, count]
+  Eigen::MatrixXf hs;
+  if (snip_) hs = h_.cast<float>() * s.transpose();  // variance from the stripped background
+
+  std::vector<bool> constrained(p, false);
+  for (int g = 0; g < m; ++g) constrained[g] = true;
+  Eigen::VectorXd x(p), mu(n), var(p);
+  const bool with_model = !out.model.empty();
+  for (int i = 0; i < count; ++i) {
+    x = x_all.col(i).cast<double>();
+    bool negative = false;
+    for (int g = 0; g < m; ++g) negative = negative || x(g) < 0;
+    std::vector<bool> at_bound(p, false);
+    if (negative) {
+      Eigen::VectorXd b = normal_ * x;  // D'W y, recovered from the unconstrained solution
+      at_bound = nnls_normal(normal_, b, constrained, x).at_bound;
+    }
+    // Model over the fit range, accumulated over each column's support.
+    mu.setZero();
+    if (snip_) mu = s.row(i).transpose().cast<double>();
+    for (int j = 0; j < p; ++j) {
+      if (x(j) == 0.0) continue;
+      for (int r = lo_[j]; r < hi_[j]; ++r) mu(r) += x(j) * d_(r, j);
+    }
+    int n_free = 0;
+    for (int j = 0; j < p; ++j) n_free += at_bound[j] ? 0 : 1;
+    if (!negative) {
+      var = k_mat_ * x;
+      if (snip_) var += hs.col(i).cast<double>();
+    } else {
+      // Sandwich on the passive set with V = diag(mu): S^-1 (D_S' W V W D_S) S^-1.
+      std::vector<int> idx;
+      for (int j = 0; j < p; ++j)
+        if (!at_bound[j]) idx.push_back(j);
+      const int q = static_cast<int>(idx.size());
+      Eigen::MatrixXd ns(q, q), ms = Eigen::MatrixXd::Zero(q, q);
+      for (int a = 0; a < q; ++a)
+        for (int c = 0; c < q; ++c) ns(a, c) = normal_(idx[a], idx[c]);
+      for (int a = 0; a < q; ++a)
+        for (int c = a; c < q; ++c) {
+          int ja = idx[a], jc = idx[c];
+          int lo = std::max(lo_[ja], lo_[jc]), hi = std::min(hi_[ja], hi_[jc]);
+          double acc = 0;
+          for (int r = lo; r < hi; ++r) acc += d_(r, ja) * d_(r, jc) * w_(r) * w_(r) * std::max(mu(r), 0.0);
+          ms(a, c) = ms(c, a) = acc;
+        }
+      Eigen::MatrixXd ns_inv = ns.ldlt().solve(Eigen::MatrixXd::Identity(q, q));
+      Eigen::MatrixXd cov = ns_inv * ms * ns_inv;
+      // Areas held at zero: the unconstrained variance, as an upper-limit scale.
+      var = k_mat_ * x.cwiseMax(0.0);
+      for (int a = 0; a < q; ++a) var(idx[a]) = cov(a, a);
+    }
+    double chi2 = 0;
+    const float* row = spectra + std::size_t(i) * n_channels + first_;
+    for (int r = 0; r < n; ++r) {
+      double d = row[r] - mu(r);
+      chi2 += d * d / std::max(mu(r), 1.0);
+    }
+    const std::size_t o = std::size_t(row0 + i) * m;
+    for (int g = 0; g < m; ++g) {
+      out.area[o + g] = static_cast<float>(x(g));
+      out.sigma[o + g] = static_cast<float>(std::sqrt(std::max(var(g), 0.0)));
+    }
+    out.chi2_reduced[row0 + i] = static_cast<float>(chi2 / std::max(1, n - n_free));
+    if (with_model) {
+      const std::size_t mo = std::size_t(row0 + i) * n;
+      for (int r = 0; r < n; ++r) {
+        out.model[mo + r] = static_cast<float>(mu(r));
+        double bg = snip_ ? s(i, r) : 0.0;
+        for (int j = m; j < p; ++j) bg += x(j) * d_(r, j);
+        out.background[mo + r] = static_cast<float>(bg);
+      }
+    }
+  }
+}
+
+}  // namespace opx::xrf

@@ -1,0 +1,172 @@
+#define BOOST_TEST_MODULE xrf_fit
+#include <boost/test/unit_test.hpp>
+
+#include <xraylib/xraylib.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "xrf/config.hpp"
+#include "xrf/fit.hpp"
+#include "xrf/model.hpp"
+
+using namespace opx;
+using namespace opx::xrf;
+
+namespace {
+
+// A configuration whose line weights reduce to xraylib's radiative rates:
+// monochromatic excitation above every K edge (K-line ratios do not depend
+// on the excitation energy), an ideal detector (no window, a thick crystal),
+// no attenuators, no escape peaks, no scatter.
+FitConfig ideal_config(std::vector<std::string> elements) {
+  nlohmann::json j = {
+      {"elements", elements},
+      {"calibration", {{"offset_keV", -0.02}, {"gain_keV", 0.01}}},
+      {"detector", {{"material", "Si"}, {"thickness_mm", 50.0}, {"window", nlohmann::json::array()},
+                    {"noise_fwhm_keV", 0.1}, {"fano", 0.114}}},
+      {"excitation", {{"type", "monochromatic"}, {"energy_keV", 17.0}}},
+      {"scatter", {{"rayleigh", false}, {"compton", false}}},
+      {"background", {{"method", "polynomial"}, {"polynomial_order", 1}}},
+      {"fit", {{"energy_range_keV", {2.0, 11.0}}, {"escape", false}, {"min_line_fraction", 0.0}}}};
+  return fit_config_from_json(j, "test");
+}
+
+// Independent forward model: K lines from xraylib (energy, radiative rate),
+// Gaussians of sigma^2 = (noise/2.3548)^2 + 0.00385 fano E, evaluated per
+// channel, plus a linear background. Lines above 1e-3 of the family only.
+std::vector<double> analytic_spectrum(const std::vector<std::pair<int, double>>& z_area, int channels,
+                                      double offset, double gain, double bg0, double bg1) {
+  std::vector<double> y(channels);
+  for (int c = 0; c < channels; ++c) y[c] = bg0 + bg1 * (offset + gain * c);
+  for (auto [Z, area] : z_area) {
+    double total = 0;
+    std::vector<std::pair<double, double>> lines;
+    for (int code = -1; code >= -29; --code) {
+      xrl_error* e1 = nullptr;
+      xrl_error* e2 = nullptr;
+      double en = LineEnergy(Z, code, &e1);
+      double rate = RadRate(Z, code, &e2);
+      if (e1) xrl_error_free(e1);
+      if (e2) xrl_error_free(e2);
+      if (e1 || e2 || en <= 0 || rate <= 0) continue;
+      lines.push_back({en, rate});
+      total += rate;
+    }
+    for (auto [en, rate] : lines) {
+      double sigma = std::sqrt(std::pow(0.1 / 2.3548200450309493, 2) + 0.00385 * 0.114 * en);
+      for (int c = 0; c < channels; ++c) {
+        double z = (offset + gain * c - en) / sigma;
+        y[c] += area * rate / total * gain / (sigma * std::sqrt(2 * M_PI)) * std::exp(-0.5 * z * z);
+      }
+    }
+  }
+  return y;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(isolated_and_overlapping_k_groups_recovered) {
+  // Mn Kb (6.49 keV) sits on Fe Ka (6.40 keV); Co Kb (7.65) on Ni Ka (7.48).
+  FitConfig cfg = ideal_config({"Ti K", "Mn K", "Fe K", "Co K", "Ni K", "Cu K"});
+  const std::vector<std::pair<int, double>> truth = {{22, 2.0e4}, {25, 5.0e5}, {26, 3.0e4},
+                                                     {27, 2.0e5}, {28, 4.0e5}, {29, 8.0e4}};
+  auto y = analytic_spectrum(truth, 2048, -0.02, 0.01, 50.0, -2.0);
+  SpectrumModel model(cfg, 2048);
+  SpectrumFit fit = fit_spectrum(model, y);
+  BOOST_TEST_MESSAGE("iterations " << fit.iterations << " chi2_red " << fit.chi2_reduced);
+  for (std::size_t g = 0; g < truth.size(); ++g) {
+    double rel = fit.area(g) / truth[g].second - 1.0;
+    BOOST_TEST_INFO(fit.group_names[g] << " area " << fit.area(g) << " truth " << truth[g].second);
+    BOOST_TEST(std::abs(rel) < 0.005);
+  }
+  BOOST_TEST(std::abs(fit.params.offset_keV + 0.02) < 1e-3);
+  BOOST_TEST(std::abs(fit.params.gain_keV - 0.01) < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(calibration_and_width_refined_from_wrong_start) {
+  FitConfig cfg = ideal_config({"Mn K", "Fe K", "Cu K"});
+  cfg.calibration.offset_keV = 0.0;   // truth -0.02 keV (2 channels)
+  cfg.calibration.gain_keV = 0.01005; // truth 0.01
+  cfg.detector.noise_fwhm_keV = 0.13; // truth 0.10
+  auto y = analytic_spectrum({{25, 1e5}, {26, 5e4}, {29, 2e5}}, 2048, -0.02, 0.01, 10.0, 0.0);
+  SpectrumModel model(cfg, 2048);
+  SpectrumFit fit = fit_spectrum(model, y);
+  BOOST_TEST(std::abs(fit.params.offset_keV + 0.02) < 2e-3);
+  BOOST_TEST(std::abs(fit.params.gain_keV - 0.01) < 2e-5);
+  BOOST_TEST(std::abs(fit.params.noise_fwhm_keV - 0.10) < 0.01);
+  BOOST_TEST(std::abs(fit.area(0) / 1e5 - 1) < 0.005);
+  BOOST_TEST(std::abs(fit.area(2) / 2e5 - 1) < 0.005);
+}
+
+namespace {
+
+struct PullStats {
+  double mean = 0, sd = 0;
+};
+
+PullStats pull_stats(const std::vector<double>& pulls) {
+  PullStats s;
+  for (double p : pulls) s.mean += p;
+  s.mean /= pulls.size();
+  for (double p : pulls) s.sd += (p - s.mean) * (p - s.mean);
+  s.sd = std::sqrt(s.sd / (pulls.size() - 1));
+  return s;
+}
+
+}  // namespace
+
+#include "xrf/stack_fit.hpp"
+
+BOOST_AUTO_TEST_CASE(uncertainties_are_honest_over_poisson_realizations) {
+  // The NMC cell's transition metals on a sloping continuum, counts of a
+  // 30 s confocal spectrum: Mn, Co and Ni strong, Fe weak under Mn Kb.
+  FitConfig cfg = ideal_config({"Ti K", "Mn K", "Fe K", "Co K", "Ni K", "Cu K"});
+  const std::vector<std::pair<int, double>> truth = {{22, 800}, {25, 2.0e4}, {26, 600},
+                                                     {27, 8.0e3}, {28, 2.5e4}, {29, 5.0e3}};
+  auto mu = analytic_spectrum(truth, 2048, -0.02, 0.01, 6.0, -0.3);
+  for (double& v : mu) v = std::max(v, 0.05);
+  SpectrumModel model(cfg, 2048);
+  SpectrumFit ref = fit_spectrum(model, mu);
+  Eigen::VectorXd reference = Eigen::Map<Eigen::VectorXd>(ref.model.data(), ref.model.size());
+  const int realizations = 1000;
+  std::mt19937_64 rng(20261122);
+  std::vector<float> stack(std::size_t(realizations) * 2048);
+  std::vector<std::vector<double>> spectra(realizations, std::vector<double>(2048));
+  for (int r = 0; r < realizations; ++r)
+    for (int c = 0; c < 2048; ++c) {
+      std::poisson_distribution<int> pd(mu[c]);
+      spectra[r][c] = pd(rng);
+      stack[std::size_t(r) * 2048 + c] = static_cast<float>(spectra[r][c]);
+    }
+
+  // Fast linear engine with the sum spectrum's weights.
+  StackFitter fitter(model, ref.params, reference, Eigen::VectorXd(), StackWeights::sum_spectrum);
+  StackResults res;
+  res.resize(realizations, fitter.n_groups(), fitter.n_fit(), false);
+  fitter.fit(stack.data(), realizations, 2048, res, 0);
+  for (std::size_t g = 0; g < truth.size(); ++g) {
+    std::vector<double> pulls;
+    for (int r = 0; r < realizations; ++r)
+      pulls.push_back((res.area[r * fitter.n_groups() + g] - truth[g].second) / res.sigma[r * fitter.n_groups() + g]);
+    auto s = pull_stats(pulls);
+    BOOST_TEST_MESSAGE("linear " << fitter.group_names()[g] << " pull mean " << s.mean << " sd " << s.sd);
+    BOOST_TEST(std::abs(s.mean) < 0.1);
+    BOOST_TEST((s.sd > 0.9 && s.sd < 1.1));
+  }
+
+  // Nonlinear engine (calibration and width refined per spectrum).
+  std::vector<std::vector<double>> pulls(truth.size());
+  for (int r = 0; r < realizations; ++r) {
+    SpectrumModel m2(cfg, 2048);
+    SpectrumFit f = fit_spectrum(m2, spectra[r]);
+    for (std::size_t g = 0; g < truth.size(); ++g) pulls[g].push_back((f.area(g) - truth[g].second) / f.area_sigma(g));
+  }
+  for (std::size_t g = 0; g < truth.size(); ++g) {
+    auto s = pull_stats(pulls[g]);
+    BOOST_TEST_MESSAGE("nonlinear " << ref.group_names[g] << " pull mean " << s.mean << " sd " << s.sd);
+    BOOST_TEST(std::abs(s.mean) < 0.1);
+    BOOST_TEST((s.sd > 0.9 && s.sd < 1.1));
+  }
+}
