@@ -14,7 +14,7 @@ PACKAGES="
   libxrl-dev
   libeigen3-dev
   libvalijson-dev
-  python3 python3-numpy python3-h5py python3-jsonschema python3-pymca5
+  python3 python3-numpy python3-h5py python3-jsonschema python3-pymca5 python3-xraylib
 "
 
 missing=""

@@ -7,6 +7,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "io/json_schema.hpp"
 
 namespace opx::xrf {
 using nlohmann::json;
@@ -246,6 +247,13 @@ json FitConfig::to_json() const {
               {"degeneracy_cosine", fit.degeneracy_cosine},
               {"min_line_fraction", fit.min_line_fraction}};
   return j;
+}
+
+FitConfig load_fit_config(const std::string& path) {
+  std::string label = path == "-" ? "<stdin>" : path;
+  nlohmann::json j = read_json_file(path, ExitCode::config);
+  validate_json(j, "fit-config", label, ExitCode::config);
+  return fit_config_from_json(j, label);
 }
 
 std::string find_config(const std::string& name) {

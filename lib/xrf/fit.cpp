@@ -226,12 +226,16 @@ int snip_smooth_channels(const SpectrumModel& model) {
 }
 
 std::vector<double> snip_over_fit_range(const SpectrumModel& model, const double* counts) {
+  // SNIP runs on the fit range only: outside it the spectrum may bend or
+  // fall steeply (absorption edges of air and window, the detector's
+  // threshold), and a clipping window straddling that would drag the
+  // background estimate down at the range's ends.
   if (model.config().background.method != BackgroundMethod::snip) return {};
-  const int n = model.n_channels();
+  const int n = model.n_fit();
   std::vector<double> bg(n), work(2 * n);
-  snip_background<double>(counts, n, snip_width_channels(model), snip_smooth_channels(model), bg.data(),
-                          work.data());
-  return std::vector<double>(bg.begin() + model.first_channel(), bg.begin() + model.last_channel());
+  snip_background<double>(counts + model.first_channel(), n, snip_width_channels(model), snip_smooth_channels(model),
+                          bg.data(), work.data());
+  return bg;
 }
 
 Eigen::MatrixXd background_basis(const SpectrumModel& model) {

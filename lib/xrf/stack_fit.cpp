@@ -102,14 +102,12 @@ void StackFitter::fit_block(const float* spectra, int count, int n_channels, Sta
   Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> s;
   if (snip_) {
     s.resize(count, n);
-    std::vector<float> bg(n_channels), work(2 * n_channels);
+    // SNIP over the fit range only, as in the nonlinear fit (fit.cpp).
+    std::vector<float> work(2 * n);
     for (int i = 0; i < count; ++i) {
-      const float* row = spectra + std::size_t(i) * n_channels;
-      snip_background<float>(row, n_channels, snip_width_, snip_smooth_, bg.data(), work.data());
-      for (int j = 0; j < n; ++j) {
-        s(i, j) = bg[first_ + j];
-        y(i, j) = row[first_ + j] - bg[first_ + j];
-      }
+      const float* row = spectra + std::size_t(i) * n_channels + first_;
+      snip_background<float>(row, n, snip_width_, snip_smooth_, s.row(i).data(), work.data());
+      for (int j = 0; j < n; ++j) y(i, j) = row[j] - s(i, j);
     }
   } else {
     for (int i = 0; i < count; ++i)
