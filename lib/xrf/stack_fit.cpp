@@ -7,7 +7,6 @@
 
 #include "core/error.hpp"
 #include "xrf/background.hpp"
-#include "xrf/nnls.hpp"
 
 namespace opx::xrf {
 
@@ -80,6 +79,15 @@ StackFitter::StackFitter(const SpectrumModel& model, const ResponseParams& param
   g_ = g.cast<float>();
   h_ = g.cwiseProduct(g);
   k_mat_ = h_ * d_;
+  t_.resize(p_);
+  for (int j = 0; j < p_; ++j) t_[j] = g * d_.col(j).asDiagonal() * g.transpose();
+  if (snip_) {
+    Eigen::MatrixXd b = spline_basis(n_, 16);
+    Eigen::MatrixXd proj = (b.transpose() * b).ldlt().solve(b.transpose());
+    snip_proj_ = proj.cast<float>();
+    t_snip_.resize(b.cols());
+    for (int q = 0; q < b.cols(); ++q) t_snip_[q] = g * b.col(q).asDiagonal() * g.transpose();
+  }
 }
 
 void StackFitter::fit(const float* spectra, int count, int n_channels, StackResults& out, int row0) const {
@@ -118,53 +126,88 @@ void StackFitter::fit_block(const float* spectra, int count, int n_channels, Sta
   Eigen::MatrixXf hs;
   if (snip_) hs = h_.cast<float>() * s.transpose();  // variance from the stripped background
 
-  std::vector<bool> constrained(p, false);
-  for (int g = 0; g < m; ++g) constrained[g] = true;
-  Eigen::VectorXd x(p), mu(n), var(p);
   const bool with_model = !out.model.empty();
+  Eigen::VectorXd x(p), xu(p), mu(n), var(p), nu(p), rhs(p);
+  Eigen::MatrixXd sigma(p, p), czz(p, p), rmap(p, p);
+  std::vector<int> zero_set;
+  zero_set.reserve(p);
+  std::vector<char> in_z(p);
   for (int i = 0; i < count; ++i) {
-    x = x_all.col(i).cast<double>();
-    bool negative = false;
-    for (int g = 0; g < m; ++g) negative = negative || x(g) < 0;
-    std::vector<bool> at_bound(p, false);
-    if (negative) {
-      Eigen::VectorXd b = normal_ * x;  // D'W y, recovered from the unconstrained solution
-      at_bound = nnls_normal(normal_, b, constrained, x).at_bound;
+    xu = x_all.col(i).cast<double>();
+    x = xu;
+    // Active set: the areas held at zero.
+    zero_set.clear();
+    std::fill(in_z.begin(), in_z.end(), 0);
+    for (int iter = 0; iter < 2 * m + 2; ++iter) {
+      bool changed = false;
+      for (int g = 0; g < m; ++g)
+        if (!in_z[g] && x(g) < 0) {
+          in_z[g] = 1;
+          zero_set.push_back(g);
+          changed = true;
+        }
+      if (!changed && !zero_set.empty()) {
+        // Release the constraint whose multiplier has the wrong sign.
+        int worst = -1;
+        double worst_nu = 0;
+        for (std::size_t a = 0; a < zero_set.size(); ++a)
+          if (nu(a) < worst_nu) {
+            worst_nu = nu(a);
+            worst = static_cast<int>(a);
+          }
+        if (worst < 0) break;
+        in_z[zero_set[worst]] = 0;
+        zero_set.erase(zero_set.begin() + worst);
+        changed = true;
+      }
+      if (!changed) break;
+      const int z = static_cast<int>(zero_set.size());
+      if (z == 0) {
+        x = xu;
+        continue;
+      }
+      for (int a = 0; a < z; ++a) {
+        rhs(a) = xu(zero_set[a]);
+        for (int c = 0; c < z; ++c) czz(a, c) = n_inv_(zero_set[a], zero_set[c]);
+      }
+      // nu = -C_ZZ^-1 x_u[Z]; x = x_u + C[:,Z] nu.
+      nu.head(z) = -czz.topLeftCorner(z, z).ldlt().solve(rhs.head(z));
+      x = xu;
+      for (int a = 0; a < z; ++a) x += n_inv_.col(zero_set[a]) * nu(a);
+      for (int a = 0; a < z; ++a) x(zero_set[a]) = 0.0;
     }
+    const bool constrained = !zero_set.empty();
     // Model over the fit range, accumulated over each column's support.
     mu.setZero();
     if (snip_) mu = s.row(i).transpose().cast<double>();
     for (int j = 0; j < p; ++j) {
       if (x(j) == 0.0) continue;
-      for (int r = lo_[j]; r < hi_[j]; ++r) mu(r) += x(j) * d_(r, j);
+      const double xj = x(j);
+      const double* col = d_.col(j).data();
+      for (int rr = lo_[j]; rr < hi_[j]; ++rr) mu(rr) += xj * col[rr];
     }
-    int n_free = 0;
-    for (int j = 0; j < p; ++j) n_free += at_bound[j] ? 0 : 1;
-    if (!negative) {
+    const int n_free = p - static_cast<int>(zero_set.size());
+    if (!constrained) {
       var = k_mat_ * x;
       if (snip_) var += hs.col(i).cast<double>();
     } else {
-      // Sandwich on the passive set with V = diag(mu): S^-1 (D_S' W V W D_S) S^-1.
-      std::vector<int> idx;
+      // Full covariance of the unconstrained solution under V = diag(model),
+      // mapped through x = R x_u with R = I - C[:,Z] C[Z,Z]^-1 E_Z'.
+      sigma.setZero();
       for (int j = 0; j < p; ++j)
-        if (!at_bound[j]) idx.push_back(j);
-      const int q = static_cast<int>(idx.size());
-      Eigen::MatrixXd ns(q, q), ms = Eigen::MatrixXd::Zero(q, q);
-      for (int a = 0; a < q; ++a)
-        for (int c = 0; c < q; ++c) ns(a, c) = normal_(idx[a], idx[c]);
-      for (int a = 0; a < q; ++a)
-        for (int c = a; c < q; ++c) {
-          int ja = idx[a], jc = idx[c];
-          int lo = std::max(lo_[ja], lo_[jc]), hi = std::min(hi_[ja], hi_[jc]);
-          double acc = 0;
-          for (int r = lo; r < hi; ++r) acc += d_(r, ja) * d_(r, jc) * w_(r) * w_(r) * std::max(mu(r), 0.0);
-          ms(a, c) = ms(c, a) = acc;
-        }
-      Eigen::MatrixXd ns_inv = ns.ldlt().solve(Eigen::MatrixXd::Identity(q, q));
-      Eigen::MatrixXd cov = ns_inv * ms * ns_inv;
-      // Areas held at zero: the unconstrained variance, as an upper-limit scale.
-      var = k_mat_ * x.cwiseMax(0.0);
-      for (int a = 0; a < q; ++a) var(idx[a]) = cov(a, a);
+        if (x(j) != 0.0) sigma.noalias() += x(j) * t_[j];
+      if (snip_) {
+        Eigen::VectorXf c = snip_proj_ * s.row(i).transpose();
+        for (int q = 0; q < c.size(); ++q) sigma.noalias() += double(c(q)) * t_snip_[q];
+      }
+      const int z = static_cast<int>(zero_set.size());
+      rmap.setIdentity();
+      Eigen::MatrixXd czz_inv = czz.topLeftCorner(z, z).inverse();
+      for (int a = 0; a < z; ++a)
+        for (int b = 0; b < z; ++b) rmap.col(zero_set[b]) -= n_inv_.col(zero_set[a]) * czz_inv(a, b);
+      for (int k = 0; k < p; ++k) var(k) = rmap.row(k) * sigma * rmap.row(k).transpose();
+      // Areas held at zero: their unconstrained variance, as an upper-limit scale.
+      for (int a = 0; a < z; ++a) var(zero_set[a]) = (k_mat_.row(zero_set[a]) * x)(0);
     }
     double chi2 = 0;
     const float* row = spectra + std::size_t(i) * n_channels + first_;

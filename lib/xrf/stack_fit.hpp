@@ -7,11 +7,14 @@
 // and one weight vector w (from the sum spectrum's model: Poisson variance
 // up to a scale, or uniform), so the normal matrix N = D'WD is factorized
 // once and each spectrum costs one product with G = N^-1 D'W. Areas that
-// come out negative are refitted with the non-negativity constraint on the
-// small normal system (Lawson-Hanson). Standard uncertainties are the
-// Poisson sandwich diag(N^-1 D'W V W D N^-1) with V = diag(model), which is
-// exact for any fixed weights; without constraints it reduces to K x with
-// K = (G o G) D precomputed, so it costs O(p^2) per spectrum.
+// come out negative are set to zero by an active-set method on C = N^-1:
+// holding the set Z at zero gives x = x_u - C[:,Z] C[Z,Z]^-1 x_u[Z], and the
+// multipliers -C[Z,Z]^-1 x_u[Z] say which constraints stay active (a few
+// |Z| x |Z| solves, no refactorization). Standard uncertainties are the
+// Poisson sandwich G V G' with V = diag(model), which is exact for any fixed
+// weights: with model = D x it is sum_j x_j T_j, T_j = G diag(d_j) G'
+// precomputed, so a spectrum costs O(p^2) (its diagonal, K x with
+// K = (G o G) D) or O(p^3) when constraints are active.
 #include <string>
 #include <vector>
 
@@ -62,6 +65,11 @@ class StackFitter {
   Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> g_;  // [p, n] = N^-1 D'W
   Eigen::MatrixXd h_;                       // [p, n] = G o G
   Eigen::MatrixXd k_mat_;                   // [p, p] = H D
+  std::vector<Eigen::MatrixXd> t_;          // p x [p, p]: G diag(d_j) G'
+  // SNIP background in the sandwich of constrained spectra: projected on a
+  // smooth spline basis (its coefficients c = P s), T_q = G diag(b_q) G'.
+  Eigen::MatrixXf snip_proj_;               // [q, n]
+  std::vector<Eigen::MatrixXd> t_snip_;     // q x [p, p]
 };
 
 }  // namespace opx::xrf
