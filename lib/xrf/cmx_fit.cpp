@@ -205,7 +205,7 @@ void check_counts(const float* row, std::size_t channels, const std::string& lab
 class ResultFile {
  public:
   ResultFile(const fs::path& target, const std::vector<std::string>& groups, const h5::Shape& leading,
-             bool with_rate, int n_fit, bool with_model, const std::string& title)
+             bool with_rate, int n_fit, bool with_model, int first_channel, const std::string& title)
       : out_(target), groups_(groups), leading_(leading), with_rate_(with_rate), n_fit_(n_fit) {
     h5::CreateOptions co;
     co.label = target.string();
@@ -253,8 +253,11 @@ class ResultFile {
       mst.shuffle = true;
       model_ = results_.create_extendable<float>("model", ms, mst);
       background_ = results_.create_extendable<float>("background", ms, mst);
+      residual_ = results_.create_extendable<float>("residual", ms, mst);
       nexus::set_units(*model_, "counts");
       nexus::set_units(*background_, "counts");
+      nexus::set_units(*residual_, "counts");
+      results_.write_scalar("model_first_channel", static_cast<std::int32_t>(first_channel));
     }
   }
 
@@ -286,6 +289,7 @@ class ResultFile {
     if (model_) {
       model_->append(std::vector<float>(r.model.begin(), r.model.begin() + std::size_t(count) * n_fit_));
       background_->append(std::vector<float>(r.background.begin(), r.background.begin() + std::size_t(count) * n_fit_));
+      residual_->append(std::vector<float>(r.residual.begin(), r.residual.begin() + std::size_t(count) * n_fit_));
     }
   }
 
@@ -352,6 +356,7 @@ class ResultFile {
     sets_.clear();
     model_.reset();
     background_.reset();
+    residual_.reset();
     chi2_ = {};
     live_ = {};
     results_ = {};
@@ -375,7 +380,7 @@ class ResultFile {
   std::vector<h5::Group> data_groups_;
   std::vector<GroupSets> sets_;
   h5::Dataset chi2_, live_;
-  std::optional<h5::Dataset> model_, background_;
+  std::optional<h5::Dataset> model_, background_, residual_;
 };
 
 // ------------------------------------------------------------- printing --
@@ -490,7 +495,7 @@ int fit_spectrum_files(const std::vector<std::string>& files, const CmxFitOption
       throw data_error("spectra need different models", spectra[i].source,
                        "line groups differ from the first spectrum's; fit them separately");
   const bool with_rate = std::all_of(live.begin(), live.end(), [](double t) { return t > 0; });
-  ResultFile out(opt.output, fits[0].group_names, {spectra.size()}, with_rate, first_model->n_fit(), false,
+  ResultFile out(opt.output, fits[0].group_names, {spectra.size()}, with_rate, first_model->n_fit(), false, 0,
                  fmt::format("cmx-fit of {} spectra", spectra.size()));
   StackResults r;
   r.resize(static_cast<int>(fits.size()), static_cast<int>(fits[0].group_names.size()), first_model->n_fit(), false);
@@ -582,6 +587,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
 
   const bool with_rate = !in.live_time.empty();
   ResultFile out(opt.output, fitter.group_names(), in.leading, with_rate, fitter.n_fit(), opt.save_model,
+                 model.first_channel(),
                  fmt::format("cmx-fit of {}", in.label));
   // Pass 2: fit chunk by chunk; memory is bounded by the chunk size.
   StackResults res;
@@ -600,7 +606,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
         for (int s = 0; s < ns; ++s) {
           SpectrumModel m = model;
           std::vector<double> y(buf.begin() + std::size_t(s) * channels, buf.begin() + std::size_t(s + 1) * channels);
-          SpectrumFit fs1 = fit_spectrum(m, y);
+          SpectrumFit fs1 = fit_spectrum(m, y, &sum_fit.params);
           for (int g = 0; g < res.groups; ++g) {
             res.area[std::size_t(s) * res.groups + g] = static_cast<float>(fs1.area(g));
             res.sigma[std::size_t(s) * res.groups + g] = static_cast<float>(fs1.area_sigma(g));
@@ -608,8 +614,10 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
           res.chi2_reduced[s] = static_cast<float>(fs1.chi2_reduced);
           if (opt.save_model)
             for (int k = 0; k < fitter.n_fit(); ++k) {
-              res.model[std::size_t(s) * fitter.n_fit() + k] = static_cast<float>(fs1.model[k]);
-              res.background[std::size_t(s) * fitter.n_fit() + k] = static_cast<float>(fs1.background[k]);
+              const std::size_t o = std::size_t(s) * fitter.n_fit() + k;
+              res.model[o] = static_cast<float>(fs1.model[k]);
+              res.background[o] = static_cast<float>(fs1.background[k]);
+              res.residual[o] = static_cast<float>(y[model.first_channel() + k] - fs1.model[k]);
             }
         }
       } else {

@@ -80,6 +80,15 @@ class Problem {
     pileup_index_ = -1;
     for (int g = 0; g < m_; ++g)
       if (model.groups()[g].kind == GroupKind::pileup) pileup_index_ = g;
+    // Extent of each background column (B-splines are local).
+    const int n = static_cast<int>(basis_.rows());
+    for (int j = 0; j < basis_.cols(); ++j) {
+      int lo = 0, hi = n;
+      while (lo < n && basis_(lo, j) == 0.0) ++lo;
+      while (hi > lo && basis_(hi - 1, j) == 0.0) --hi;
+      basis_lo_.push_back(lo);
+      basis_hi_.push_back(hi);
+    }
   }
 
   void set_weights(const Eigen::VectorXd& w) {
@@ -104,8 +113,28 @@ class Problem {
     Eigen::MatrixXd d;
     design(p, ev.cols, d);
     Eigen::MatrixXd wd = w_.asDiagonal() * d;
-    Eigen::MatrixXd n = d.transpose() * wd;
-    Eigen::VectorXd b = wd.transpose() * y_;
+    // Normal equations over the overlap of the columns' supports only: a
+    // peak group spans a few hundred channels of the fit range.
+    const int nc = n_coef();
+    std::vector<int> lo(nc), hi(nc);
+    for (int j = 0; j < nc; ++j) {
+      bool peak = j < m_;
+      lo[j] = peak ? ev.cols.lo[j] : basis_lo_[j - m_];
+      hi[j] = peak ? ev.cols.hi[j] : basis_hi_[j - m_];
+      if (peak && j == pileup_index_) {
+        lo[j] = 0;
+        hi[j] = static_cast<int>(d.rows());
+      }
+    }
+    Eigen::MatrixXd n(nc, nc);
+    Eigen::VectorXd b(nc);
+    for (int i = 0; i < nc; ++i) {
+      b(i) = hi[i] > lo[i] ? wd.col(i).segment(lo[i], hi[i] - lo[i]).dot(y_.segment(lo[i], hi[i] - lo[i])) : 0.0;
+      for (int j = i; j < nc; ++j) {
+        int a = std::max(lo[i], lo[j]), e = std::min(hi[i], hi[j]);
+        n(i, j) = n(j, i) = e > a ? wd.col(i).segment(a, e - a).dot(d.col(j).segment(a, e - a)) : 0.0;
+      }
+    }
     std::vector<bool> constrained(n_coef(), false);
     for (int g = 0; g < m_; ++g) constrained[g] = true;
     // A tiny ridge keeps columns that vanish in the range (e.g. a group whose
@@ -147,6 +176,7 @@ class Problem {
   const SpectrumModel& model_;
   Eigen::VectorXd y_, w_, sqrt_w_, pileup_;
   Eigen::MatrixXd basis_;
+  std::vector<int> basis_lo_, basis_hi_;
   int m_ = 0, pileup_index_ = -1;
 };
 
@@ -177,7 +207,7 @@ int levenberg_marquardt(const Problem& prob, const std::vector<ParamSpec>& specs
     Eigen::MatrixXd h = j.transpose() * j;
     Eigen::VectorXd g = j.transpose() * ev.r;
     bool improved = false;
-    while (lambda < 1e10) {
+    while (lambda < 1e7) {
       Eigen::MatrixXd a = h;
       for (int c = 0; c < k; ++c) a(c, c) += lambda * std::max(h(c, c), 1e-30);
       Eigen::VectorXd delta = a.ldlt().solve(-g);
@@ -188,12 +218,14 @@ int levenberg_marquardt(const Problem& prob, const std::vector<ParamSpec>& specs
       }
       prob.evaluate(q, trial);
       if (trial.chi2 < ev.chi2) {
-        double gain = (ev.chi2 - trial.chi2) / std::max(ev.chi2, 1e-300);
+        // chi2 is in units of variance: a decrease below 0.01 means the
+        // parameters moved by about a tenth of their uncertainty or less.
+        double decrease = ev.chi2 - trial.chi2;
         p = q;
         std::swap(ev, trial);
         lambda = std::max(lambda / 5.0, 1e-9);
         improved = true;
-        if (gain < 1e-7) {
+        if (decrease < 1e-2) {
           converged = true;
           return it + 1;
         }
@@ -270,7 +302,7 @@ Eigen::VectorXd pileup_shape(const SpectrumModel& model, const ResponseParams& p
   return out;
 }
 
-SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts) {
+SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts, const ResponseParams* start) {
   const FitConfig& cfg = model.config();
   if (static_cast<int>(counts.size()) != model.n_channels())
     throw data_error("cannot fit spectrum", cfg.source,
@@ -295,7 +327,7 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
     }
     w = model_weights(smooth);
   }
-  ResponseParams p = model.initial_params();
+  ResponseParams p = start ? *start : model.initial_params();
   out.messages = model.merge_degenerate(p, w);
   for (const auto& m : out.messages) log::warn("{}", m);
   if (cfg.fit.pileup && std::none_of(model.groups().begin(), model.groups().end(),
@@ -316,7 +348,7 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
   if (cfg.fit.poisson_weights || cfg.fit.pileup) {
     // Second stage: weights from the model (Poisson variance = expectation),
     // pile-up shape from the fitted peaks; a few more steps from there.
-    for (int round = 0; round < 2; ++round) {
+    for (int round = 0; round < 1; ++round) {
       Eigen::VectorXd mu = prob.model_counts(p, ev.x) + fixed_bg;
       if (cfg.fit.poisson_weights) prob.set_weights(model_weights(mu));
       if (cfg.fit.pileup) prob.set_pileup(pileup_shape(model, p, prob.peaks_only(p, ev.x)));

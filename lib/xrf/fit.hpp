@@ -39,8 +39,11 @@ struct SpectrumFit {
 };
 
 // Fits one spectrum. `model` may be changed: degenerate groups are merged
-// and a pile-up group is added when the configuration asks for it.
-SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts);
+// and a pile-up group is added when the configuration asks for it. The
+// nonlinear parameters start from `start` when given (e.g. the sum
+// spectrum's fit), else from the configuration.
+SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts,
+                         const ResponseParams* start = nullptr);
 
 // The background of one spectrum over the fit range when the configuration
 // uses SNIP (empty otherwise), from the counts over the whole spectrum.

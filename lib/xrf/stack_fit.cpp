@@ -19,9 +19,11 @@ void StackResults::resize(int c, int g, int n_fit, bool with_model) {
   if (with_model) {
     model.assign(std::size_t(c) * n_fit, 0.f);
     background.assign(std::size_t(c) * n_fit, 0.f);
+    residual.assign(std::size_t(c) * n_fit, 0.f);
   } else {
     model.clear();
     background.clear();
+    residual.clear();
   }
 }
 
@@ -225,6 +227,7 @@ void StackFitter::fit_block(const float* spectra, int count, int n_channels, Sta
       const std::size_t mo = std::size_t(row0 + i) * n;
       for (int r = 0; r < n; ++r) {
         out.model[mo + r] = static_cast<float>(mu(r));
+        out.residual[mo + r] = static_cast<float>(row[r] - mu(r));
         double bg = snip_ ? s(i, r) : 0.0;
         for (int j = m; j < p; ++j) bg += x(j) * d_(r, j);
         out.background[mo + r] = static_cast<float>(bg);

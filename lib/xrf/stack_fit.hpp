@@ -31,7 +31,7 @@ struct StackResults {
   int count = 0, groups = 0;
   std::vector<float> area, sigma;  // [count * groups]
   std::vector<float> chi2_reduced; // [count]
-  std::vector<float> model, background;  // [count * n_fit] when requested
+  std::vector<float> model, background, residual;  // [count * n_fit] when requested
   void resize(int count, int groups, int n_fit, bool with_model);
 };
 
