@@ -50,11 +50,20 @@ constexpr UnitDef kUnits[] = {
     {"MHz", 1e6, Dimension::frequency},  {"%", 1e-2, Dimension::dimensionless},
 };
 
+// "cm^2" and "cm²" -> "cm2".
 std::string normalize_unit(std::string_view u) {
-  std::string s(u);
-  for (const char* sq : {"^2", "²"}) {
-    auto p = s.find(sq);
-    if (p != std::string::npos) s.replace(p, std::string(sq).size(), "2");
+  std::string s;
+  s.reserve(u.size());
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    if (u.compare(i, 2, "^2") == 0) {
+      s += '2';
+      ++i;
+    } else if (u.compare(i, 2, "\xc2\xb2") == 0) {  // UTF-8 superscript two
+      s += '2';
+      ++i;
+    } else {
+      s += u[i];
+    }
   }
   return s;
 }
