@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -20,6 +21,7 @@ struct ParamSpec {
   std::string name;
   std::function<double&(ResponseParams&)> ref;
   double lower, upper, step;
+  std::optional<SpectrumModel::Derivative> analytic{};  // derivative the model computes itself
 };
 
 std::vector<ParamSpec> refinable(const SpectrumModel& model) {
@@ -28,20 +30,21 @@ std::vector<ParamSpec> refinable(const SpectrumModel& model) {
   const double gain0 = c.calibration.gain_keV;
   if (c.fit.refine_calibration) {
     specs.push_back({"offset_keV", [](ResponseParams& p) -> double& { return p.offset_keV; },
-                     c.calibration.offset_keV - 30 * gain0, c.calibration.offset_keV + 30 * gain0, 1e-3 * gain0});
+                     c.calibration.offset_keV - 30 * gain0, c.calibration.offset_keV + 30 * gain0, 1e-3 * gain0, SpectrumModel::Derivative::offset});
     specs.push_back({"gain_keV", [](ResponseParams& p) -> double& { return p.gain_keV; }, 0.95 * gain0,
-                     1.05 * gain0, 1e-6 * gain0});
+                     1.05 * gain0, 1e-6 * gain0, SpectrumModel::Derivative::gain});
   }
   if (c.fit.refine_width) {
     specs.push_back({"noise_fwhm_keV", [](ResponseParams& p) -> double& { return p.noise_fwhm_keV; }, 0.005, 0.6,
-                     1e-5});
-    specs.push_back({"fano", [](ResponseParams& p) -> double& { return p.fano; }, 0.02, 0.4, 1e-5});
+                     1e-5, SpectrumModel::Derivative::noise});
+    specs.push_back({"fano", [](ResponseParams& p) -> double& { return p.fano; }, 0.02, 0.4, 1e-5,
+                     SpectrumModel::Derivative::fano});
   }
   bool has_compton = std::any_of(model.groups().begin(), model.groups().end(),
                                  [](const PeakGroup& g) { return g.compton_width; });
   if (c.fit.refine_compton && has_compton)
     specs.push_back({"compton_extra_fwhm_keV", [](ResponseParams& p) -> double& { return p.compton_extra_fwhm_keV; },
-                     0.0, 2.0, 1e-4});
+                     0.0, 2.0, 1e-4, SpectrumModel::Derivative::compton_extra});
   if (c.fit.refine_tails) {
     if (c.peak_shape.short_tail_area > 0) {
       specs.push_back({"short_tail_area", [](ResponseParams& p) -> double& { return p.shape.short_tail_area; }, 0.0,
@@ -65,6 +68,8 @@ std::vector<ParamSpec> refinable(const SpectrumModel& model) {
 // State of one evaluation of the variable-projection objective.
 struct Evaluation {
   Columns cols;
+  Eigen::MatrixXd d;       // design [n, coefficients]
+  Eigen::MatrixXd normal;  // D'WD
   Eigen::VectorXd x;       // [areas..., background coefficients...]
   Eigen::VectorXd r;       // weighted residual
   std::vector<bool> at_bound;
@@ -110,7 +115,7 @@ class Problem {
   }
 
   void evaluate(const ResponseParams& p, Evaluation& ev) const {
-    Eigen::MatrixXd d;
+    Eigen::MatrixXd& d = ev.d;
     design(p, ev.cols, d);
     Eigen::MatrixXd wd = w_.asDiagonal() * d;
     // Normal equations over the overlap of the columns' supports only: a
@@ -143,6 +148,7 @@ class Problem {
     ev.x.resize(n_coef());
     auto res = nnls_normal(n, b, constrained, ev.x);
     ev.at_bound = res.at_bound;
+    ev.normal = std::move(n);
     ev.r = sqrt_w_.cwiseProduct(y_ - d * ev.x);
     ev.chi2 = ev.r.squaredNorm();
   }
@@ -172,6 +178,36 @@ class Problem {
 
   const Eigen::VectorXd& data() const { return y_; }
 
+  // Jacobian of the variable-projection residual by Kaufman's
+  // approximation: J_k = -P W^1/2 (dA/dtheta_k) x, with P the projector
+  // onto the complement of the weighted design's free columns (Kaufman,
+  // BIT 15 (1975) 49; Golub & Pereyra, Inverse Problems 19 (2003) R1).
+  // Needs analytic derivatives for every parameter; false otherwise.
+  bool kaufman_jacobian(const ResponseParams& p, const Evaluation& ev, const std::vector<ParamSpec>& specs,
+                        Eigen::MatrixXd& j) const {
+    std::vector<SpectrumModel::Derivative> which;
+    for (const auto& s : specs) {
+      if (!s.analytic) return false;
+      which.push_back(*s.analytic);
+    }
+    Eigen::MatrixXd dm;
+    if (!model_.peak_derivatives(p, ev.x.head(m_), which, dm)) return false;
+    j = -(sqrt_w_.asDiagonal() * dm);
+    std::vector<int> free_idx;
+    for (int c = 0; c < n_coef(); ++c)
+      if (!ev.at_bound[c]) free_idx.push_back(c);
+    const int q = static_cast<int>(free_idx.size());
+    if (q == 0) return true;
+    Eigen::MatrixXd ds(ev.d.rows(), q), np(q, q);
+    for (int a = 0; a < q; ++a) {
+      ds.col(a) = sqrt_w_.cwiseProduct(ev.d.col(free_idx[a]));
+      for (int b = 0; b < q; ++b) np(a, b) = ev.normal(free_idx[a], free_idx[b]);
+    }
+    Eigen::MatrixXd coef = np.ldlt().solve(ds.transpose() * j);
+    j -= ds * coef;
+    return true;
+  }
+
  private:
   const SpectrumModel& model_;
   Eigen::VectorXd y_, w_, sqrt_w_, pileup_;
@@ -194,15 +230,19 @@ int levenberg_marquardt(const Problem& prob, const std::vector<ParamSpec>& specs
   Evaluation trial;
   for (; it < max_iter; ++it) {
     Eigen::MatrixXd j(ev.r.size(), k);
-    for (int c = 0; c < k; ++c) {
-      ResponseParams q = p;
-      double& v = specs[c].ref(q);
-      double h = specs[c].step;
-      if (v + h > specs[c].upper) h = -h;
-      v += h;
-      Evaluation e2;
-      prob.evaluate(q, e2);
-      j.col(c) = (e2.r - ev.r) / h;
+    if (!prob.kaufman_jacobian(p, ev, specs, j)) {
+      // Tails or a step in the response: forward differences of the
+      // projected residual (each re-solves the linear coefficients).
+      for (int c = 0; c < k; ++c) {
+        ResponseParams q = p;
+        double& v = specs[c].ref(q);
+        double h = specs[c].step;
+        if (v + h > specs[c].upper) h = -h;
+        v += h;
+        Evaluation e2;
+        prob.evaluate(q, e2);
+        j.col(c) = (e2.r - ev.r) / h;
+      }
     }
     Eigen::MatrixXd h = j.transpose() * j;
     Eigen::VectorXd g = j.transpose() * ev.r;
@@ -363,13 +403,21 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
   const int k = static_cast<int>(specs.size());
   const int nc = prob.n_coef();
   Eigen::MatrixXd jac(n, k + nc);
-  for (int c = 0; c < k; ++c) {
-    ResponseParams q = p;
-    double& v = specs[c].ref(q);
-    double h = specs[c].step;
-    if (v + h > specs[c].upper) h = -h;
-    v += h;
-    jac.col(c) = (prob.residual_fixed(q, ev.x) - ev.r) / h;
+  std::vector<SpectrumModel::Derivative> which;
+  for (const auto& sp : specs)
+    if (sp.analytic) which.push_back(*sp.analytic);
+  Eigen::MatrixXd dm;
+  if (static_cast<int>(which.size()) == k && k > 0 && model.peak_derivatives(p, ev.x.head(prob.n_groups()), which, dm)) {
+    jac.leftCols(k) = -(prob.weights().cwiseSqrt().asDiagonal() * dm);
+  } else {
+    for (int c = 0; c < k; ++c) {
+      ResponseParams q = p;
+      double& v = specs[c].ref(q);
+      double h = specs[c].step;
+      if (v + h > specs[c].upper) h = -h;
+      v += h;
+      jac.col(c) = (prob.residual_fixed(q, ev.x) - ev.r) / h;
+    }
   }
   {
     Columns cols;

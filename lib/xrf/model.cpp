@@ -189,6 +189,60 @@ void SpectrumModel::build_columns(const ResponseParams& p, Columns& out) const {
   }
 }
 
+bool SpectrumModel::peak_derivatives(const ResponseParams& p, const Eigen::VectorXd& areas,
+                                     const std::vector<Derivative>& which, Eigen::MatrixXd& out) const {
+  if (p.shape.has_tails() || p.shape.step_height > 0) return false;
+  std::vector<double> energy, width;
+  channel_energies(p, energy, width);
+  const int n = n_fit();
+  const int k = static_cast<int>(which.size());
+  out.setZero(n, k);
+  xray::Detector det = cfg_.detector;
+  det.noise_fwhm_keV = p.noise_fwhm_keV;
+  det.fano = p.fano;
+  const double s_noise = p.noise_fwhm_keV / 2.354820045;
+  const double s_extra = p.compton_extra_fwhm_keV / 2.354820045;
+  constexpr double kInvSqrt2Pi = 0.3989422804014327;
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const PeakGroup& grp = groups_[g];
+    if (grp.kind == GroupKind::pileup || areas(g) == 0.0) continue;
+    auto add = [&](double center, double counts) {
+      // sigma^2 = (noise/2.3548)^2 + eps F E (+ (extra/2.3548)^2 for Compton)
+      double s2 = det.sigma_keV(center) * det.sigma_keV(center) + (grp.compton_width ? s_extra * s_extra : 0.0);
+      double sigma = std::sqrt(s2);
+      if (center < energy.front() - 8 * sigma || center > energy.back() + 8 * sigma) return;
+      int lo = 0, hi = 0;
+      response_window(energy.data(), n, center, sigma, p.shape, lo, hi);
+      // d sigma / d parameter
+      double ds[5] = {0, 0, s_noise / (2.354820045 * sigma), det.pair_energy_keV * center / (2 * sigma),
+                      grp.compton_width ? s_extra / (2.354820045 * sigma) : 0.0};
+      const double a = areas(g) * counts * kInvSqrt2Pi / sigma;
+      // Column pointers and the chain-rule factor of each wanted derivative.
+      double* col[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+      for (int c = 0; c < k; ++c) col[static_cast<int>(which[c])] = out.col(c).data();
+      const double f_noise = ds[2], f_fano = ds[3], f_extra = ds[4];
+      const double inv_s2 = 1.0 / s2;
+      for (int i = lo; i < hi; ++i) {
+        const double u = energy[i] - center;
+        const double g0 = a * std::exp(-0.5 * u * u * inv_s2);  // density at channel i (per keV)
+        const double w = width[i];
+        const double dg_de = -g0 * u * inv_s2 * w;                // d/dE, times channel width
+        const double dg_ds = g0 * (u * u * inv_s2 - 1.0) / sigma * w;  // d/dsigma, times width
+        if (col[0]) col[0][i] += dg_de;                               // E = o + G ch + q ch^2
+        if (col[1]) col[1][i] += dg_de * (first_ + i) + g0;           // and width = G + 2 q ch
+        if (col[2]) col[2][i] += dg_ds * f_noise;
+        if (col[3]) col[3][i] += dg_ds * f_fano;
+        if (col[4]) col[4][i] += dg_ds * f_extra;
+      }
+    };
+    for (const auto& line : grp.lines) {
+      add(line.energy_keV, line.weight);
+      for (const auto& esc : line.escapes) add(esc.energy_keV, line.weight * esc.fraction);
+    }
+  }
+  return true;
+}
+
 std::vector<std::string> SpectrumModel::merge_degenerate(const ResponseParams& p, const Eigen::VectorXd& w) {
   std::vector<std::string> messages;
   bool merged_any = true;

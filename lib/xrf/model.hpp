@@ -75,6 +75,14 @@ class SpectrumModel {
   // Fills one column per group.
   void build_columns(const ResponseParams& p, Columns& out) const;
 
+  // Analytic derivatives of the peak model sum_g area_g column_g with
+  // respect to the nonlinear parameters, one column of `out` per entry of
+  // `which`, for the pure-Gaussian response (returns false, leaving `out`
+  // untouched, when the peak shape has tails or a step: use differences).
+  enum class Derivative { offset, gain, noise, fano, compton_extra };
+  bool peak_derivatives(const ResponseParams& p, const Eigen::VectorXd& areas, const std::vector<Derivative>& which,
+                        Eigen::MatrixXd& out) const;
+
   // Merges groups whose columns are indistinguishable (cosine similarity
   // above cfg.fit.degeneracy_cosine under weights w over the fit range), e.g.
   // Cu K fluorescence and the Rayleigh scatter of a Cu tube's lines. Returns
