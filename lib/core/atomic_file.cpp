@@ -19,20 +19,26 @@ namespace {
 std::atomic<int> g_counter{0};
 }
 
-AtomicOutput::AtomicOutput(fs::path target) : target_(std::move(target)) {
-  if (target_.empty() || target_ == "-")
-    throw usage_error("cannot write output", target_.string(), "this output needs a file name");
-  fs::path dir = target_.parent_path();
+void AtomicOutput::check_target(const fs::path& target) {
+  if (target.empty() || target == "-")
+    throw usage_error("cannot write output", target.string(), "this output needs a file name");
+  fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw create_error("cannot create output", target_.string(),
+    throw create_error("cannot create output", target.string(),
                        fmt::format("folder '{}' does not exist", dir.string()));
   if (::access(dir.c_str(), W_OK) != 0)
-    throw create_error("cannot create output", target_.string(),
+    throw create_error("cannot create output", target.string(),
                        fmt::format("folder '{}' is not writable: {}", dir.string(), std::strerror(errno)));
-  if (fs::is_directory(target_, ec))
-    throw create_error("cannot create output", target_.string(), "a folder of that name exists");
+  if (fs::is_directory(target, ec))
+    throw create_error("cannot create output", target.string(), "a folder of that name exists");
+}
+
+AtomicOutput::AtomicOutput(fs::path target) : target_(std::move(target)) {
+  check_target(target_);
+  fs::path dir = target_.parent_path();
+  if (dir.empty()) dir = ".";
   temp_ = dir / fmt::format(".{}.tmp-{}-{}", target_.filename().string(), ::getpid(), g_counter++);
 }
 

@@ -12,6 +12,9 @@ class AtomicOutput {
   // Reserves a temporary name next to `target` (".<name>.tmp-<pid>-<n>").
   // Throws cannot_create when the folder does not exist or is not writable.
   explicit AtomicOutput(std::filesystem::path target);
+  // The same checks without reserving a name: call it before long work so a
+  // run fails at once, not after hours, when its output cannot be written.
+  static void check_target(const std::filesystem::path& target);
   ~AtomicOutput();  // removes the temporary file unless committed
   AtomicOutput(const AtomicOutput&) = delete;
   AtomicOutput& operator=(const AtomicOutput&) = delete;

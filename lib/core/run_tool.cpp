@@ -15,12 +15,17 @@ namespace {
 ProgressMode g_progress = ProgressMode::automatic;
 std::vector<std::string> g_argv;
 
-// Flushes and closes stdout; reports a failed write (ENOSPC, EPIPE, EIO).
+// Flushes and closes stdout; reports a failed write (ENOSPC, EPIPE, EIO)
+// with the reason of the first write that failed.
 int close_stdout(const std::string& name, int rc) {
-  std::cout.flush();
   errno = 0;
-  bool bad = std::fflush(stdout) != 0 || std::ferror(stdout);
+  std::cout.flush();
   int err = errno;
+  bool bad = std::cout.fail();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    bad = true;
+    if (!err) err = errno;
+  }
   if (std::fclose(stdout) != 0 && !bad) {
     bad = true;
     err = errno;
@@ -77,6 +82,8 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
     rc = body();
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: %s\n", name_.c_str(), e.what());
+    if (e.code() == ExitCode::usage)
+      std::fprintf(stderr, "Run '%s --help' for more information.\n", name_.c_str());
     rc = to_int(e.code());
   } catch (const CLI::Error& e) {
     std::fprintf(stderr, "%s: usage: %s\n", name_.c_str(), e.what());

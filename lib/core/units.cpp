@@ -92,6 +92,13 @@ const char* dimension_name(Dimension d) {
   return "?";
 }
 
+// "an energy", "a length".
+std::string with_article(const char* noun) {
+  const char c = noun[0];
+  bool vowel = c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
+  return std::string(vowel ? "an " : "a ") + noun;
+}
+
 // Splits "8.8 keV" into the number and the unit text; returns false when the
 // text does not start with a finite number.
 bool split(std::string_view text, double& value, std::string_view& unit) {
@@ -149,8 +156,8 @@ double parse_as(std::string_view text, std::string_view unit, std::string_view w
   Quantity q = parse(text, what);
   if (q.dimension != want)
     throw usage_error(fmt::format("invalid {}", what), std::string(text),
-                      fmt::format("'{}' is a {}, expected a {} such as '{}'", u,
-                                  dimension_name(q.dimension), dimension_name(want), unit));
+                      fmt::format("'{}' is {}, expected {} such as '{}'", u,
+                                  with_article(dimension_name(q.dimension)), with_article(dimension_name(want)), unit));
   return q.value_si / f;
 }
 

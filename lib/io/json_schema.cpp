@@ -132,6 +132,66 @@ fs::path schema_dir() {
   return config::schema_dir_install;
 }
 
+namespace {
+
+// The schema node that describes the value at a JSON pointer of the document
+// (following properties, items and local "#/definitions/..." references).
+const nlohmann::json* schema_node(const nlohmann::json& schema, const std::string& pointer,
+                                  const nlohmann::json** parent = nullptr) {
+  const nlohmann::json* node = &schema;
+  auto resolve = [&](const nlohmann::json* n) {
+    for (int guard = 0; n && n->is_object() && n->contains("$ref") && guard < 8; ++guard) {
+      const std::string ref = (*n)["$ref"].get<std::string>();
+      if (!ref.starts_with("#/")) return n;
+      nlohmann::json::json_pointer jp(ref.substr(1));
+      n = schema.contains(jp) ? &schema.at(jp) : nullptr;
+    }
+    return n;
+  };
+  node = resolve(node);
+  std::size_t pos = 1;
+  while (node && pos <= pointer.size() && pointer.size() > 1) {
+    std::size_t next = pointer.find('/', pos);
+    std::string token = pointer.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+    if (parent) *parent = node;
+    if (node->contains("properties") && (*node)["properties"].contains(token)) node = &(*node)["properties"][token];
+    else if (node->contains("items")) node = &(*node)["items"];
+    else return nullptr;
+    node = resolve(node);
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  return node;
+}
+
+// valijson's wording of the two most common mistakes, in a user's words.
+std::string plain_words(std::string why, const nlohmann::json& schema, const std::string& pointer) {
+  const std::string unknown = "Object contains a property that could not be validated using 'properties' or "
+                              "'additionalProperties' constraints: ";
+  if (why.starts_with(unknown)) {
+    std::string name = why.substr(unknown.size());
+    while (!name.empty() && (name.back() == '.' || name.back() == '\'')) name.pop_back();
+    if (!name.empty() && name.front() == '\'') name.erase(0, 1);
+    std::string known;
+    if (const nlohmann::json* node = schema_node(schema, pointer); node && node->contains("properties"))
+      for (auto it = (*node)["properties"].begin(); it != (*node)["properties"].end(); ++it)
+        known += (known.empty() ? "" : ", ") + it.key();
+    return known.empty() ? fmt::format("unknown field '{}'", name)
+                         : fmt::format("unknown field '{}' (known here: {})", name, known);
+  }
+  if (why.starts_with("Failed to match regex specified by 'pattern' constraint")) {
+    const nlohmann::json* parent = nullptr;
+    const nlohmann::json* node = schema_node(schema, pointer, &parent);
+    std::string hint;
+    if (node && node->contains("description")) hint = (*node)["description"].get<std::string>();
+    else if (parent && parent->contains("description")) hint = (*parent)["description"].get<std::string>();
+    return hint.empty() ? "does not have the expected form" : "does not have the expected form: " + hint;
+  }
+  return why;
+}
+
+}  // namespace
+
 void validate_json(const nlohmann::json& document, std::string_view schema_name, std::string_view source_label,
                    ExitCode code) {
   const fs::path path = schema_path(schema_name);
@@ -168,7 +228,7 @@ void validate_json(const nlohmann::json& document, std::string_view schema_name,
   const std::string pointer = json_pointer(deepest.context);
   const std::string where = pointer.empty() ? std::string(source_label)
                                             : fmt::format("{}:{}", source_label, pointer);
-  std::string why = tidy_numbers(deepest.description);
+  std::string why = plain_words(tidy_numbers(deepest.description), schema_document, pointer);
   if (why.ends_with('.')) why.pop_back();  // opx messages end without a full stop
   // valijson does not say what the value was; a number or a word is worth showing.
   const nlohmann::json::json_pointer at(pointer);

@@ -98,11 +98,16 @@ struct StackInput {
   std::string live_time_source;
   std::vector<std::string> axes;      // one per leading dimension ("." when none)
   std::string nxdata_path;            // where the axes live
+  std::vector<double> calibration;    // [offset, gain, quadratic] keV, when the file has one
+  std::string calibration_source;
 };
 
-std::optional<std::string> find_live_time(const h5::File& file, const std::string& nxdata_path) {
+// A dataset `name` beside the spectra (in their NXdata group) or in an
+// NXdetector of /<entry>/instrument: live_time, calibration.
+std::optional<std::string> find_detector_dataset(const h5::File& file, const std::string& nxdata_path,
+                                                 const std::string& name) {
   if (!nxdata_path.empty()) {
-    std::string p = nxdata_path + "/live_time";
+    std::string p = nxdata_path + "/" + name;
     if (file.kind(p) == h5::Kind::dataset) return p;
   }
   for (const auto& entry : file.children()) {
@@ -111,7 +116,7 @@ std::optional<std::string> find_live_time(const h5::File& file, const std::strin
     if (!e.exists("instrument") || e.kind("instrument") != h5::Kind::group) continue;
     h5::Group inst = e.open_group("instrument");
     for (const auto& det : inst.children()) {
-      std::string p = fmt::format("/{}/instrument/{}/live_time", entry, det);
+      std::string p = fmt::format("/{}/instrument/{}/{}", entry, det, name);
       if (file.kind(p) == h5::Kind::dataset) return p;
     }
   }
@@ -125,7 +130,13 @@ StackInput open_stack(const std::string& text, const CmxFitOptions& opt) {
   in.file = addr.file;
   h5::File f = h5::File::open(addr.file);
   if (addr.dataset.empty()) {
-    nexus::DataInfo info = nexus::find_default_data(f);
+    nexus::DataInfo info;
+    try {
+      info = nexus::find_default_data(f);
+    } catch (const Error&) {
+      throw data_error("no spectra found", addr.file.string(),
+                       "the file has no NXdata group to take the spectra from: name the dataset, e.g. FILE.h5:/path/to/counts");
+    }
     in.dataset = info.path + "/" + info.signal;
     in.nxdata_path = info.path;
     in.axes = info.axes;
@@ -156,6 +167,18 @@ StackInput open_stack(const std::string& text, const CmxFitOptions& opt) {
   if (in.axes.size() != shape.size()) in.axes.assign(shape.size(), ".");
   in.axes.resize(in.leading.size());
 
+  if (auto p = find_detector_dataset(f, in.nxdata_path, "calibration")) {
+    h5::Dataset cal = f.open_dataset(*p);
+    if (cal.size() >= 2 && cal.size() <= 3) {
+      in.calibration = cal.read<double>();
+      in.calibration.resize(3, 0.0);
+      in.calibration_source = fmt::format("{}:{}", addr.file.string(), *p);
+      if (!(in.calibration[1] > 0))
+        throw data_error("invalid energy calibration", in.calibration_source,
+                         fmt::format("gain {} keV/channel must be positive (or use --ignore-file-calibration)",
+                                     in.calibration[1]));
+    }
+  }
   if (!opt.live_time.empty()) {
     in.live_time.assign(in.count, parse_live_time_option(opt.live_time));
     in.live_time_source = "--live-time " + opt.live_time;
@@ -163,7 +186,7 @@ StackInput open_stack(const std::string& text, const CmxFitOptions& opt) {
     std::optional<h5::Address> lt_addr;
     if (!opt.live_time_dataset.empty()) {
       lt_addr = h5::parse_address(opt.live_time_dataset);
-    } else if (auto p = find_live_time(f, in.nxdata_path)) {
+    } else if (auto p = find_detector_dataset(f, in.nxdata_path, "live_time")) {
       lt_addr = h5::Address{addr.file, *p};
     }
     if (lt_addr) {
@@ -197,6 +220,14 @@ void check_counts(const float* row, std::size_t channels, const std::string& lab
   }
 }
 
+// Refined parameters; an undetermined uncertainty is null (JSON has no NaN).
+json refined_json(const SpectrumFit& fit) {
+  json refined = json::object();
+  for (const auto& r : fit.refined)
+    refined[r.name] = {{"value", r.value}, {"sigma", std::isfinite(r.sigma) ? json(r.sigma) : json(nullptr)}};
+  return refined;
+}
+
 // --------------------------------------------------------------- output --
 
 // Writes the NeXus result file: one NXdata per line group with net area,
@@ -217,8 +248,9 @@ class ResultFile {
     row_shape_.assign(leading_.begin() + 1, leading_.end());
     row_size_ = 1;
     for (auto d : row_shape_) row_size_ *= d;
+    // Chunks of at most 64 k values, and no larger than the whole result.
     h5::Storage st;
-    st.chunk_rows = std::max<std::size_t>(1, 65536 / std::max<std::size_t>(1, row_size_));
+    st.chunk_rows = std::clamp<std::size_t>(65536 / std::max<std::size_t>(1, row_size_), 1, leading_[0]);
     for (const auto& g : groups_) {
       std::string name = nexus_name(g);
       std::vector<std::string> axes(leading_.size(), ".");
@@ -248,7 +280,7 @@ class ResultFile {
     if (with_model) {
       h5::Shape ms = {static_cast<std::size_t>(n_fit)};
       h5::Storage mst;
-      mst.chunk_rows = 64;
+      mst.chunk_rows = std::clamp<std::size_t>(leading_[0] * row_size_, 1, 64);
       mst.gzip_level = 1;
       mst.shuffle = true;
       model_ = results_.create_extendable<float>("model", ms, mst);
@@ -321,9 +353,7 @@ class ResultFile {
     proc.write_string("version", config::version);
     proc.write_string("date", clock::now_iso8601());
     proc.write_string("configuration", cfg.to_json().dump(2));
-    json refined = json::object();
-    for (const auto& r : sum_fit.refined) refined[r.name] = {{"value", r.value}, {"sigma", r.sigma}};
-    proc.write_string("refined_parameters", refined.dump(2));
+    proc.write_string("refined_parameters", refined_json(sum_fit).dump(2));
     proc.write_scalar("sum_chi2_reduced", sum_fit.chi2_reduced);
     json groups = json::array();
     for (const auto& g : model.groups()) {
@@ -404,7 +434,10 @@ void print_table(const std::string& source, const SpectrumFit& fit, double live_
     std::fputs((line + "\n").c_str(), stdout);
   }
   for (const auto& r : fit.refined)
-    std::fputs(fmt::format("# {} = {:.6g} +- {:.2g}\n", r.name, r.value, r.sigma).c_str(), stdout);
+    std::fputs((std::isfinite(r.sigma) ? fmt::format("# {} = {:.6g} +- {:.2g}\n", r.name, r.value, r.sigma)
+                                       : fmt::format("# {} = {:.6g} (not determined by this spectrum)\n", r.name, r.value))
+                   .c_str(),
+               stdout);
 }
 
 json fit_to_json(const std::string& source, const SpectrumFit& fit, double live_time) {
@@ -418,10 +451,8 @@ json fit_to_json(const std::string& source, const SpectrumFit& fit, double live_
     }
     groups.push_back(e);
   }
-  json refined = json::object();
-  for (const auto& r : fit.refined) refined[r.name] = {{"value", r.value}, {"sigma", r.sigma}};
   json j = {{"source", source},         {"chi2_reduced", fit.chi2_reduced}, {"iterations", fit.iterations},
-            {"converged", fit.converged}, {"groups", groups},               {"refined", refined}};
+            {"converged", fit.converged}, {"groups", groups},               {"refined", refined_json(fit)}};
   if (live_time > 0) j["live_time_s"] = live_time;
   return j;
 }
@@ -429,6 +460,32 @@ json fit_to_json(const std::string& source, const SpectrumFit& fit, double live_
 void print_json_line(const json& j) {
   std::string s = j.dump() + "\n";
   std::fwrite(s.data(), 1, s.size(), stdout);
+}
+
+// The spectra must reach the configured fit range; a mismatch is a problem
+// of the data (wrong file, rebinned spectra) or of its calibration.
+void check_channels(const FitConfig& cfg, std::size_t channels, const std::string& label) {
+  double first = cfg.calibration.channel(cfg.fit.energy_min_keV);
+  if (first + 16 >= double(channels))
+    throw data_error("spectra do not reach the fit range", label,
+                     fmt::format("{} channels end at {:.2f} keV, but the fit starts at {:g} keV (channel {:.0f} at "
+                                 "{:g} + {:g} keV/channel)",
+                                 channels, cfg.calibration.energy(double(channels) - 1), cfg.fit.energy_min_keV,
+                                 first, cfg.calibration.offset_keV, cfg.calibration.gain_keV));
+}
+
+void warn_poor_fit(const SpectrumFit& fit, const std::string& label) {
+  if (fit.chi2_reduced > 5.0)
+    log::warn("{}: the fit is poor (chi2/dof = {:.1f}): check the energy calibration, the elements and the fit range "
+              "(cmx-fit --identify proposes elements)",
+              label, fit.chi2_reduced);
+}
+
+void check_output(const CmxFitOptions& opt) {
+  if (opt.output.empty()) return;
+  if (opt.output == "-")
+    throw usage_error("cannot write HDF5 to standard output", "-o -", "HDF5 needs a real file: give -o RESULT.h5");
+  AtomicOutput::check_target(opt.output);
 }
 
 FitConfig load_config(const CmxFitOptions& opt) {
@@ -441,24 +498,34 @@ FitConfig load_config(const CmxFitOptions& opt) {
 // --------------------------------------------------- single spectra files --
 
 int fit_spectrum_files(const std::vector<std::string>& files, const CmxFitOptions& opt, Manifest& manifest) {
+  check_output(opt);
   FitConfig cfg = load_config(opt);
+  manifest.add_input(find_config(opt.config));
   std::vector<io::Spectrum> spectra;
   for (const auto& f : files) {
     spectra.push_back(io::read_spectrum(f));
     manifest.add_input(f);
   }
   const std::size_t channels = spectra.front().counts.size();
-  for (const auto& s : spectra) {
-    if (s.counts.size() != channels)
-      throw data_error("spectra differ in length", s.source,
-                       fmt::format("{} channels, but {} has {}", s.counts.size(), spectra.front().source, channels));
-    if (!opt.live_time.empty()) continue;
-  }
   double forced_live = opt.live_time.empty() ? 0.0 : parse_live_time_option(opt.live_time);
+  // Check every file before fitting any, so a bad one never leaves half a table.
+  std::vector<double> live(spectra.size());
+  for (std::size_t i = 0; i < spectra.size(); ++i) {
+    const auto& sp = spectra[i];
+    if (sp.counts.size() != channels)
+      throw data_error("spectra differ in length", sp.source,
+                       fmt::format("{} channels, but {} has {}", sp.counts.size(), spectra.front().source, channels));
+    live[i] = forced_live > 0 ? forced_live : sp.live_time_s;
+    if (!(live[i] > 0)) {
+      if (std::isfinite(live[i]))
+        throw data_error("invalid live time", sp.source,
+                         fmt::format("{} s: a live time must be positive (use --live-time to override)", live[i]));
+      live[i] = 0;  // not recorded: no count rates
+    }
+  }
   const bool to_file = !opt.output.empty();
   const bool as_json = opt.format == "json";
   std::vector<SpectrumFit> fits;
-  std::vector<double> live(spectra.size());
   std::unique_ptr<SpectrumModel> first_model;
   for (std::size_t i = 0; i < spectra.size(); ++i) {
     FitConfig c = cfg;
@@ -469,15 +536,10 @@ int fit_spectrum_files(const std::vector<std::string>& files, const CmxFitOption
       log::info("{}: starting from the file's calibration E = {:g} + {:g} ch keV", spectra[i].source,
                 c.calibration.offset_keV, c.calibration.gain_keV);
     }
-    live[i] = forced_live > 0 ? forced_live : spectra[i].live_time_s;
-    if (!(live[i] > 0)) {
-      if (std::isfinite(live[i]))
-        throw data_error("invalid live time", spectra[i].source,
-                         fmt::format("{} s: a live time must be positive (use --live-time to override)", live[i]));
-      live[i] = 0;  // not recorded: no count rates
-    }
+    check_channels(c, channels, spectra[i].source);
     auto model = std::make_unique<SpectrumModel>(c, static_cast<int>(channels));
     fits.push_back(fit_spectrum(*model, spectra[i].counts));
+    warn_poor_fit(fits.back(), spectra[i].source);
     if (!to_file) {
       if (as_json) print_json_line(fit_to_json(spectra[i].source, fits.back(), live[i]));
       else {
@@ -525,12 +587,24 @@ int fit_spectrum_files(const std::vector<std::string>& files, const CmxFitOption
 int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& manifest) {
   if (opt.output.empty())
     throw usage_error("no output file", "-o", "a stack of spectra needs an output: -o RESULT.h5");
-  if (opt.output == "-")
-    throw usage_error("cannot write HDF5 to standard output", "-o -", "HDF5 needs a real file: give -o RESULT.h5");
+  check_output(opt);
   FitConfig cfg = load_config(opt);
+  manifest.add_input(find_config(opt.config));
   const double t0 = clock::monotonic();
   StackInput in = open_stack(input, opt);
   manifest.add_input(in.file);
+  if (!opt.live_time_dataset.empty()) {
+    h5::Address lt = h5::parse_address(opt.live_time_dataset);
+    if (lt.file != in.file) manifest.add_input(lt.file);
+  }
+  if (!in.calibration.empty() && opt.use_file_calibration) {
+    cfg.calibration.offset_keV = in.calibration[0];
+    cfg.calibration.gain_keV = in.calibration[1];
+    cfg.calibration.quadratic_keV = in.calibration[2];
+    log::info("starting from the file's calibration E = {:g} + {:g} ch keV ({})", in.calibration[0],
+              in.calibration[1], in.calibration_source);
+  }
+  check_channels(cfg, in.channels, in.label);
   h5::File f = h5::File::open(in.file);
   h5::Dataset ds = f.open_dataset(in.dataset);
   const std::size_t channels = in.channels;
@@ -567,6 +641,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
 
   SpectrumModel model(cfg, static_cast<int>(channels));
   SpectrumFit sum_fit = fit_spectrum(model, sum);
+  warn_poor_fit(sum_fit, in.label + " (sum spectrum)");
   log::info("sum spectrum: chi2/dof {:.3f} after {} iterations", sum_fit.chi2_reduced, sum_fit.iterations);
   for (const auto& r : sum_fit.refined) log::info("  {} = {:.6g} +- {:.2g}", r.name, r.value, r.sigma);
 
@@ -640,8 +715,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
                            {"weights", opt.weights},
                            {"live_time_source", in.live_time_source},
                            {"chunk_spectra", chunk}});
-  json refined = json::object();
-  for (const auto& r : sum_fit.refined) refined[r.name] = {{"value", r.value}, {"sigma", r.sigma}};
+  json refined = refined_json(sum_fit);
   json summary = {{"input", in.label},
                   {"spectra", in.count},
                   {"channels", channels},
@@ -679,6 +753,7 @@ int run_cmx_fit(const CmxFitOptions& opt) {
   }
   if (opt.engine == "linear")
     log::warn("single spectra are fitted with the nonlinear engine; --engine linear applies to stacks");
+  check_output(opt);
   return fit_spectrum_files(inputs, opt, manifest);
 }
 

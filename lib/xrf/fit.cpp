@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <optional>
 
 #include <fmt/format.h>
@@ -388,7 +389,7 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
   if (cfg.fit.poisson_weights || cfg.fit.pileup) {
     // Second stage: weights from the model (Poisson variance = expectation),
     // pile-up shape from the fitted peaks; a few more steps from there.
-    for (int round = 0; round < 1; ++round) {
+    for (int round = 0; round < 2; ++round) {
       Eigen::VectorXd mu = prob.model_counts(p, ev.x) + fixed_bg;
       if (cfg.fit.poisson_weights) prob.set_weights(model_weights(mu));
       if (cfg.fit.pileup) prob.set_pileup(pileup_shape(model, p, prob.peaks_only(p, ev.x)));
@@ -425,9 +426,16 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
     prob.design(p, cols, d);
     jac.rightCols(nc) = -(prob.weights().cwiseSqrt().asDiagonal() * d);
   }
+  // A parameter the data do not constrain (the Compton broadening when there
+  // is no Compton peak) has a zero Jacobian column: it is left out of the
+  // covariance and reported as undetermined (NaN).
+  std::vector<bool> determined(k, true);
+  const double jac_scale = jac.leftCols(k).cwiseAbs().maxCoeff();
+  for (int c = 0; c < k; ++c) determined[c] = jac.col(c).norm() > 1e-9 * std::max(jac_scale, 1e-300);
   std::vector<int> free_idx;
   for (int c = 0; c < k + nc; ++c)
-    if (c < k || !(c - k < static_cast<int>(ev.at_bound.size()) && ev.at_bound[c - k])) free_idx.push_back(c);
+    if ((c < k && determined[c]) || (c >= k && !(c - k < static_cast<int>(ev.at_bound.size()) && ev.at_bound[c - k])))
+      free_idx.push_back(c);
   Eigen::MatrixXd jt = jac.transpose() * jac;
   Eigen::MatrixXd full_cov = jt.ldlt().solve(Eigen::MatrixXd::Identity(k + nc, k + nc));
   Eigen::MatrixXd jf(n, free_idx.size());
@@ -439,7 +447,8 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
   const int m = prob.n_groups();
   out.params = p;
   for (int c = 0; c < k; ++c)
-    out.refined.push_back({specs[c].name, specs[c].ref(p), std::sqrt(std::max(var(c), 0.0))});
+    out.refined.push_back({specs[c].name, specs[c].ref(p),
+                           determined[c] ? std::sqrt(std::max(var(c), 0.0)) : std::numeric_limits<double>::quiet_NaN()});
   for (const auto& g : model.groups()) out.group_names.push_back(g.name);
   out.area = ev.x.head(m);
   out.area_sigma.resize(m);

@@ -15,7 +15,8 @@
 
 namespace opx::xrf {
 
-// One refined nonlinear parameter with its standard uncertainty.
+// One refined nonlinear parameter with its standard uncertainty (NaN when
+// the spectrum does not determine it).
 struct RefinedParam {
   std::string name;
   double value, sigma;
