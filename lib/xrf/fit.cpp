@@ -217,6 +217,19 @@ class Problem {
   int m_ = 0, pileup_index_ = -1;
 };
 
+// Forward difference of a residual with respect to one parameter, stepping
+// backwards at the upper bound.
+template <typename Residual>
+Eigen::VectorXd forward_difference(const ParamSpec& spec, const ResponseParams& p, const Eigen::VectorXd& r0,
+                                   Residual&& residual) {
+  ResponseParams q = p;
+  double& v = spec.ref(q);
+  double h = spec.step;
+  if (v + h > spec.upper) h = -h;
+  v += h;
+  return (residual(q) - r0) / h;
+}
+
 // Bounded Levenberg-Marquardt over the nonlinear parameters; the linear
 // coefficients are re-solved at every evaluation (variable projection), and
 // the Jacobian of that projected residual is taken by forward differences.
@@ -234,16 +247,12 @@ int levenberg_marquardt(const Problem& prob, const std::vector<ParamSpec>& specs
     if (!prob.kaufman_jacobian(p, ev, specs, j)) {
       // Tails or a step in the response: forward differences of the
       // projected residual (each re-solves the linear coefficients).
-      for (int c = 0; c < k; ++c) {
-        ResponseParams q = p;
-        double& v = specs[c].ref(q);
-        double h = specs[c].step;
-        if (v + h > specs[c].upper) h = -h;
-        v += h;
-        Evaluation e2;
-        prob.evaluate(q, e2);
-        j.col(c) = (e2.r - ev.r) / h;
-      }
+      for (int c = 0; c < k; ++c)
+        j.col(c) = forward_difference(specs[c], p, ev.r, [&](const ResponseParams& q) {
+          Evaluation e2;
+          prob.evaluate(q, e2);
+          return e2.r;
+        });
     }
     Eigen::MatrixXd h = j.transpose() * j;
     Eigen::VectorXd g = j.transpose() * ev.r;
@@ -411,14 +420,9 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
   if (static_cast<int>(which.size()) == k && k > 0 && model.peak_derivatives(p, ev.x.head(prob.n_groups()), which, dm)) {
     jac.leftCols(k) = -(prob.weights().cwiseSqrt().asDiagonal() * dm);
   } else {
-    for (int c = 0; c < k; ++c) {
-      ResponseParams q = p;
-      double& v = specs[c].ref(q);
-      double h = specs[c].step;
-      if (v + h > specs[c].upper) h = -h;
-      v += h;
-      jac.col(c) = (prob.residual_fixed(q, ev.x) - ev.r) / h;
-    }
+    for (int c = 0; c < k; ++c)
+      jac.col(c) = forward_difference(specs[c], p, ev.r,
+                                      [&](const ResponseParams& q) { return prob.residual_fixed(q, ev.x); });
   }
   {
     Columns cols;
