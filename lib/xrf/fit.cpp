@@ -50,14 +50,16 @@ std::vector<ParamSpec> refinable(const SpectrumModel& model) {
     if (c.peak_shape.short_tail_area > 0) {
       specs.push_back({"short_tail_area", [](ResponseParams& p) -> double& { return p.shape.short_tail_area; }, 0.0,
                        0.5, 1e-5});
+      // Slopes in units of sigma; PyMca's defaults (0.5 and 10 keV decay
+      // lengths, imported with --import-pymca) are about 7 and 140 sigma.
       specs.push_back({"short_tail_slope", [](ResponseParams& p) -> double& { return p.shape.short_tail_slope; },
-                       0.2, 5.0, 1e-4});
+                       0.2, 20.0, 1e-4});
     }
     if (c.peak_shape.long_tail_area > 0) {
       specs.push_back({"long_tail_area", [](ResponseParams& p) -> double& { return p.shape.long_tail_area; }, 0.0,
                        0.5, 1e-5});
       specs.push_back({"long_tail_slope", [](ResponseParams& p) -> double& { return p.shape.long_tail_slope; }, 2.0,
-                       50.0, 1e-3});
+                       300.0, 1e-3});
     }
     if (c.peak_shape.step_height > 0)
       specs.push_back({"step_height", [](ResponseParams& p) -> double& { return p.shape.step_height; }, 0.0, 0.05,
