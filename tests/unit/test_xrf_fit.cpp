@@ -285,3 +285,37 @@ BOOST_AUTO_TEST_CASE(low_energy_tails_match_a_numerical_convolution) {
   }
   BOOST_TEST(fit.chi2_reduced < 1e-3);
 }
+
+BOOST_AUTO_TEST_CASE(pileup_peaks_are_fitted_as_the_self_convolution) {
+  // Random summing puts a copy of the peak spectrum convolved with itself at
+  // the sum energies. The test convolves its own analytic peaks (channel
+  // i + j holds the pairs of i and j; offset -0.02 keV shifts the sum by -2
+  // channels) and adds 3000 pile-up counts.
+  FitConfig cfg = ideal_config({"Mn K", "Fe K", "Cu K"});
+  cfg.fit.pileup = true;
+  cfg.fit.energy_max_keV = 18.0;
+  const std::vector<std::pair<int, double>> truth = {{25, 4e5}, {26, 1e5}, {29, 3e5}};
+  std::vector<double> peaks = analytic_spectrum(truth, 2048, -0.02, 0.01, 0.0, 0.0);
+  std::vector<double> sum(2048, 0.0);
+  double total = 0;
+  for (int i = 0; i < 2048; ++i)
+    for (int j = 0; j < 2048; ++j) {
+      int k = i + j - 2;
+      if (k < 0 || k >= 2048) continue;
+      sum[k] += peaks[i] * peaks[j];
+      total += peaks[i] * peaks[j];
+    }
+  std::vector<double> y(2048);
+  for (int c = 0; c < 2048; ++c) y[c] = peaks[c] + 3000.0 * sum[c] / total + 5.0;
+  SpectrumModel model(cfg, 2048);
+  SpectrumFit fit = fit_spectrum(model, y);
+  BOOST_REQUIRE(fit.group_names.back() == "Pile-up");
+  for (std::size_t g = 0; g < truth.size(); ++g)
+    BOOST_TEST(std::abs(fit.area(g) / truth[g].second - 1.0) < 0.005);
+  // The pile-up column covers the fit range only: the share of the summed
+  // spectrum that falls inside it.
+  double inside = 0;
+  for (int c = model.first_channel(); c < model.last_channel(); ++c) inside += 3000.0 * sum[c] / total;
+  BOOST_TEST_MESSAGE("pile-up area " << fit.area(truth.size()) << " expected " << inside);
+  BOOST_TEST(std::abs(fit.area(truth.size()) / inside - 1.0) < 0.02);
+}
