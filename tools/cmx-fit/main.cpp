@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--format", fit.format, "Single spectra on stdout: table or json")
       ->check(CLI::IsMember({"auto", "table", "json"}))
       ->capture_default_str();
-  app.add_flag("--save-model", fit.save_model, "Also write the model and background of every spectrum");
+  app.add_flag("--save-model", fit.save_model, "Also write the model, background and residual of every spectrum");
   app.add_flag("--ignore-file-calibration", ignore_file_calibration,
                "Start from the configuration's energy calibration even when a file has its own");
   app.add_option("--chunk", fit.chunk, "Spectra per chunk when streaming a stack (bounds memory)")
