@@ -157,6 +157,16 @@ FitConfig fit_config_from_json(const json& j, const std::string& source) {
     c.scatter.compton = s.value("compton", c.scatter.compton);
     c.scatter.angle_deg = s.value("angle_deg", c.scatter.angle_deg);
     c.scatter.compton_extra_fwhm_keV = s.value("compton_extra_fwhm_keV", c.scatter.compton_extra_fwhm_keV);
+    if (s.contains("lines")) {
+      double total = 0;
+      for (const auto& l : s["lines"]) {
+        double e = l.at("energy_keV").get<double>();
+        double w = l.value("relative_intensity", 1.0);
+        c.scatter.lines.push_back({e, w, l.value("label", fmt::format("{:.4f} keV", e))});
+        total += w;
+      }
+      for (auto& l : c.scatter.lines) l.relative_intensity /= total;
+    }
   }
   if (j.contains("peak_shape")) {
     const json& p = j["peak_shape"];
@@ -225,6 +235,12 @@ json FitConfig::to_json() const {
                        {"window", layers_to_json(excitation.tube_window)}};
   j["scatter"] = {{"rayleigh", scatter.rayleigh}, {"compton", scatter.compton},
                   {"angle_deg", scatter.angle_deg}, {"compton_extra_fwhm_keV", scatter.compton_extra_fwhm_keV}};
+  if (!scatter.lines.empty()) {
+    json lines = json::array();
+    for (const auto& l : scatter.lines)
+      lines.push_back({{"energy_keV", l.energy_keV}, {"relative_intensity", l.relative_intensity}, {"label", l.label}});
+    j["scatter"]["lines"] = lines;
+  }
   j["peak_shape"] = {{"short_tail_area", peak_shape.short_tail_area}, {"short_tail_slope", peak_shape.short_tail_slope},
                      {"long_tail_area", peak_shape.long_tail_area},   {"long_tail_slope", peak_shape.long_tail_slope},
                      {"step_height", peak_shape.step_height}};

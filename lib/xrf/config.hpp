@@ -56,6 +56,9 @@ struct Background {
 struct Scatter {
   bool rayleigh = true;
   bool compton = true;
+  // Scattered source lines given explicitly; empty: the excitation's own
+  // (a tube's characteristic lines, or the monochromatic energy).
+  std::vector<xray::SourceLine> lines;
   double angle_deg = 90.0;            // scattering angle sample-to-detector
   double compton_extra_fwhm_keV = 0.15;  // Doppler and angular broadening of the Compton peak
 };

@@ -88,7 +88,7 @@ SpectrumModel::SpectrumModel(const FitConfig& cfg, int n_channels) : cfg_(cfg), 
       groups_.push_back(std::move(g));
     }
   }
-  auto source = cfg.excitation.source_lines();
+  auto source = cfg.scatter.lines.empty() ? cfg.excitation.source_lines() : cfg.scatter.lines;
   if (cfg.scatter.rayleigh) {
     PeakGroup g{"Rayleigh", GroupKind::rayleigh, {}, {}, false};
     for (const auto& s : source)
