@@ -695,9 +695,52 @@ void Dataset::read_rows_raw(DType type, std::size_t first, std::size_t count, vo
   check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr),
         ExitCode::data_error, "cannot read rows", *this);
   Handle memory_space = owned_space(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
+  if (read_integers_as_floats(stored, type, memory_space.get(), file_space.get(), dims, out)) return;
   ExactConversion exact;
   if (H5Dread(id(), native(type), memory_space.get(), file_space.get(), exact.get(), out) < 0)
     exact.fail(ExitCode::data_error, "cannot read rows", where(), stored, type);
+}
+
+// Spectra and images are stored as integers and read as floats. HDF5 converts
+// element by element through its exception-checking path, which is slower
+// than the disk; read the stored type as it is and convert here, with the
+// same exactness rule (a float holds integers up to 2^24 exactly).
+bool Dataset::read_integers_as_floats(DType stored, DType wanted, hid_t memory_space, hid_t file_space,
+                                      const std::vector<hsize_t>& dims, void* out) const {
+  if (wanted != DType::float32 && wanted != DType::float64) return false;
+  std::size_t n = 1;
+  for (auto d : dims) n *= d;
+  auto convert = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> raw(n);
+    if (H5Dread(id(), native(dtype_of<T>), memory_space, file_space, H5P_DEFAULT, raw.data()) < 0)
+      throw data_error("cannot read rows", where(), stack_reason());
+    if (wanted == DType::float32) {
+      float* dst = static_cast<float*>(out);
+      constexpr double exact_limit = 16777216.0;  // 2^24
+      for (std::size_t i = 0; i < n; ++i) {
+        if constexpr (sizeof(T) >= 4) {
+          if (std::abs(static_cast<double>(raw[i])) > exact_limit)
+            throw data_error("cannot read rows", where(),
+                             fmt::format("a {} value {} cannot be converted exactly for float32", to_string(stored),
+                                         raw[i]));
+        }
+        dst[i] = static_cast<float>(raw[i]);
+      }
+    } else {
+      double* dst = static_cast<double*>(out);
+      for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<double>(raw[i]);
+    }
+  };
+  switch (stored) {
+    case DType::uint8: convert(std::uint8_t{}); return true;
+    case DType::int8: convert(std::int8_t{}); return true;
+    case DType::uint16: convert(std::uint16_t{}); return true;
+    case DType::int16: convert(std::int16_t{}); return true;
+    case DType::uint32: convert(std::uint32_t{}); return true;
+    case DType::int32: convert(std::int32_t{}); return true;
+    default: return false;
+  }
 }
 
 void Dataset::write_raw(DType type, const void* data, std::size_t count) {

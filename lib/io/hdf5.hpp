@@ -291,6 +291,8 @@ class Dataset : public Object {
   std::size_t row_size() const;  // elements per row of the first dimension
   void read_raw(DType type, void* out, std::size_t count) const;
   void read_rows_raw(DType type, std::size_t first, std::size_t count, void* out) const;
+  bool read_integers_as_floats(DType stored, DType wanted, hid_t memory_space, hid_t file_space,
+                               const std::vector<hsize_t>& dims, void* out) const;
   void write_raw(DType type, const void* data, std::size_t count);
   void append_raw(DType type, const void* data, std::size_t count);
 };
