@@ -64,6 +64,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/log.hpp"
 #include "io/json_schema.hpp"
 #include "xrf/cmx_fit.hpp"
@@ -86,27 +87,15 @@ const PymcaSection* PymcaConfig::section(std::string_view name) const {
 
 namespace {
 
+using text::lower;
+using text::trim;
+using text::upper;
+
 // PyMca's electron-hole pair energy in the width formula, for every crystal.
 constexpr double kPymcaPairEnergy_keV = 0.00385;
 
-std::string_view trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
-std::string upper(std::string_view s) {
-  std::string o(s);
-  for (char& c : o) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return o;
-}
 
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (char& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
 
 // Unit conversions produce values such as 0.35000000000000003; ten
 // significant digits are far below any physical meaning and read cleanly.

@@ -33,6 +33,27 @@ FitConfig ideal_config(std::vector<std::string> elements) {
   return fit_config_from_json(j, "test");
 }
 
+// K lines straight from xraylib: energy and share of the K family's
+// radiative rate (what the config of ideal_config() gives each line).
+std::vector<std::pair<double, double>> k_lines(int Z) {
+  std::vector<std::pair<double, double>> lines;
+  double total = 0;
+  for (int code = -1; code >= -29; --code) {
+    xrl_error* e1 = nullptr;
+    xrl_error* e2 = nullptr;
+    double en = LineEnergy(Z, code, &e1);
+    double rate = RadRate(Z, code, &e2);
+    bool bad = e1 || e2;
+    if (e1) xrl_error_free(e1);
+    if (e2) xrl_error_free(e2);
+    if (bad || en <= 0 || rate <= 0) continue;
+    lines.push_back({en, rate});
+    total += rate;
+  }
+  for (auto& l : lines) l.second /= total;
+  return lines;
+}
+
 // Independent forward model: K lines from xraylib (energy, radiative rate),
 // Gaussians of sigma^2 = (noise/2.3548)^2 + 0.00385 fano E, evaluated per
 // channel, plus a linear background. Lines above 1e-3 of the family only.
@@ -41,24 +62,11 @@ std::vector<double> analytic_spectrum(const std::vector<std::pair<int, double>>&
   std::vector<double> y(channels);
   for (int c = 0; c < channels; ++c) y[c] = bg0 + bg1 * (offset + gain * c);
   for (auto [Z, area] : z_area) {
-    double total = 0;
-    std::vector<std::pair<double, double>> lines;
-    for (int code = -1; code >= -29; --code) {
-      xrl_error* e1 = nullptr;
-      xrl_error* e2 = nullptr;
-      double en = LineEnergy(Z, code, &e1);
-      double rate = RadRate(Z, code, &e2);
-      if (e1) xrl_error_free(e1);
-      if (e2) xrl_error_free(e2);
-      if (e1 || e2 || en <= 0 || rate <= 0) continue;
-      lines.push_back({en, rate});
-      total += rate;
-    }
-    for (auto [en, rate] : lines) {
+    for (auto [en, fraction] : k_lines(Z)) {
       double sigma = std::sqrt(std::pow(0.1 / 2.3548200450309493, 2) + 0.00385 * 0.114 * en);
       for (int c = 0; c < channels; ++c) {
         double z = (offset + gain * c - en) / sigma;
-        y[c] += area * rate / total * gain / (sigma * std::sqrt(2 * M_PI)) * std::exp(-0.5 * z * z);
+        y[c] += area * fraction * gain / (sigma * std::sqrt(2 * M_PI)) * std::exp(-0.5 * z * z);
       }
     }
   }
@@ -249,21 +257,9 @@ BOOST_AUTO_TEST_CASE(low_energy_tails_match_a_numerical_convolution) {
   const std::vector<std::pair<int, double>> truth = {{25, 2e5}, {26, 5e4}, {29, 1e5}};
   std::vector<double> y = analytic_spectrum(truth, 2048, -0.02, 0.01, 20.0, 0.0);
   for (auto [Z, area] : truth) {
-    double total = 0;
-    std::vector<std::pair<double, double>> lines;
-    for (int code = -1; code >= -29; --code) {
-      xrl_error* e1 = nullptr;
-      xrl_error* e2 = nullptr;
-      double en = LineEnergy(Z, code, &e1), rate = RadRate(Z, code, &e2);
-      if (e1) xrl_error_free(e1);
-      if (e2) xrl_error_free(e2);
-      if (e1 || e2 || en <= 0 || rate <= 0) continue;
-      lines.push_back({en, rate});
-      total += rate;
-    }
-    for (auto [en, rate] : lines) {
+    for (auto [en, fraction] : k_lines(Z)) {
       double sigma = std::sqrt(std::pow(0.1 / 2.3548200450309493, 2) + 0.00385 * 0.114 * en);
-      double beta = 1.5 * sigma, tail_area = 0.08 * area * rate / total;
+      double beta = 1.5 * sigma, tail_area = 0.08 * area * fraction;
       const double dt = sigma / 50;  // exponential sampled below the line, folded with the Gaussian
       for (int c = 0; c < 2048; ++c) {
         double e = -0.02 + 0.01 * c;
