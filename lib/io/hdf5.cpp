@@ -710,35 +710,41 @@ bool Dataset::read_integers_as_floats(DType stored, DType wanted, hid_t memory_s
   if (wanted != DType::float32 && wanted != DType::float64) return false;
   std::size_t n = 1;
   for (auto d : dims) n *= d;
-  auto convert = [&](auto tag) {
+  auto convert = [&](auto tag, auto out_tag) {
     using T = decltype(tag);
-    std::vector<T> raw(n);
-    if (H5Dread(id(), native(dtype_of<T>), memory_space, file_space, H5P_DEFAULT, raw.data()) < 0)
+    using U = decltype(out_tag);
+    static_assert(sizeof(T) <= sizeof(U));
+    // The stored values go to the end of the output buffer and are widened
+    // in place from the front: element i is written only over values already
+    // read, so no second buffer is needed (memory stays one chunk).
+    unsigned char* bytes = static_cast<unsigned char*>(out);
+    unsigned char* raw = bytes + n * (sizeof(U) - sizeof(T));
+    if (H5Dread(id(), native(dtype_of<T>), memory_space, file_space, H5P_DEFAULT, raw) < 0)
       throw data_error("cannot read rows", where(), stack_reason());
-    if (wanted == DType::float32) {
-      float* dst = static_cast<float*>(out);
-      constexpr double exact_limit = 16777216.0;  // 2^24
-      for (std::size_t i = 0; i < n; ++i) {
-        if constexpr (sizeof(T) >= 4) {
-          if (std::abs(static_cast<double>(raw[i])) > exact_limit)
-            throw data_error("cannot read rows", where(),
-                             fmt::format("a {} value {} cannot be converted exactly for float32", to_string(stored),
-                                         raw[i]));
-        }
-        dst[i] = static_cast<float>(raw[i]);
+    constexpr double exact_limit = sizeof(U) == 4 ? 16777216.0 : 9007199254740992.0;  // 2^24, 2^53
+    for (std::size_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, raw + i * sizeof(T), sizeof(T));
+      if constexpr (sizeof(T) >= 4 && sizeof(U) == 4) {
+        if (std::abs(static_cast<double>(v)) > exact_limit)
+          throw data_error("cannot read rows", where(),
+                           fmt::format("a {} value {} cannot be converted exactly for float32", to_string(stored), v));
       }
-    } else {
-      double* dst = static_cast<double*>(out);
-      for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<double>(raw[i]);
+      const U w = static_cast<U>(v);
+      std::memcpy(bytes + i * sizeof(U), &w, sizeof(U));
     }
   };
+  auto dispatch = [&](auto tag) {
+    if (wanted == DType::float32) convert(tag, float{});
+    else convert(tag, double{});
+  };
   switch (stored) {
-    case DType::uint8: convert(std::uint8_t{}); return true;
-    case DType::int8: convert(std::int8_t{}); return true;
-    case DType::uint16: convert(std::uint16_t{}); return true;
-    case DType::int16: convert(std::int16_t{}); return true;
-    case DType::uint32: convert(std::uint32_t{}); return true;
-    case DType::int32: convert(std::int32_t{}); return true;
+    case DType::uint8: dispatch(std::uint8_t{}); return true;
+    case DType::int8: dispatch(std::int8_t{}); return true;
+    case DType::uint16: dispatch(std::uint16_t{}); return true;
+    case DType::int16: dispatch(std::int16_t{}); return true;
+    case DType::uint32: dispatch(std::uint32_t{}); return true;
+    case DType::int32: dispatch(std::int32_t{}); return true;
     default: return false;
   }
 }

@@ -192,6 +192,8 @@ with h5py.File(path, "w") as f:
     f["wholes"] = np.array([1.0, -2.0])
     f["big"] = np.array([300], dtype=np.int32)
     f["counts"] = np.array([7, 8], dtype=np.int64)
+    f["u32"] = np.array([[0, 16777216], [4294967295, 3]], dtype=np.uint32)
+    f["i8"] = np.array([[-128, 127]], dtype=np.int8)
     f["stack"].attrs["units"] = np.bytes_(b"counts")
     f["stack"].attrs["axes"] = "x:y"
     f["stack"].attrs["offsets"] = np.array([1, 2, 3], dtype=np.int16)
@@ -217,6 +219,14 @@ with h5py.File(path, "w") as f:
   BOOST_CHECK(all_equal);
   const std::vector<double> last = stack.read_rows<double>(99, 1);
   BOOST_CHECK_EQUAL(last.back(), 6399.0);
+  // 32-bit integers: exact as double; as float only up to 2^24.
+  h5::Dataset u32 = file.open_dataset("u32");
+  BOOST_CHECK(u32.read_rows<double>(0, 2) == std::vector<double>({0, 16777216, 4294967295.0, 3}));
+  BOOST_CHECK(u32.read_rows<float>(0, 1) == std::vector<float>({0, 16777216}));
+  const Error u32_float = error_of([&] { u32.read_rows<float>(0, 2); });
+  BOOST_CHECK(u32_float.code() == ExitCode::data_error);
+  BOOST_CHECK_EQUAL(u32_float.why(), "a uint32 value 4294967295 cannot be converted exactly for float32");
+  BOOST_CHECK(file.open_dataset("i8").read_rows<float>(0, 1) == std::vector<float>({-128, 127}));
 
   BOOST_CHECK(file.open_dataset("fixed").read_strings() == std::vector<std::string>({"Cu-K", "Rh-L"}));
   BOOST_CHECK_EQUAL(file.open_dataset("one_fixed").read_string(), "keV");
