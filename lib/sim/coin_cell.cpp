@@ -86,6 +86,17 @@ SimulatedScan simulate_depth_scan(const CoinCell& cell, const DepthScan& scan, c
   // bremsstrahlung above them; 15 keV stands for that mix on the way in.
   const double exc_keV = 15.0;
 
+  // Shape of the scattered bremsstrahlung per channel: Kramers' (E0/E - 1)
+  // seen through the detector's efficiency and the attenuators.
+  std::vector<double> continuum(channels, 0.0);
+  for (int c = 0; c < channels; ++c) {
+    double e = cfg.calibration.energy(c);
+    if (e <= 0.3 || e >= 30) continue;
+    double shape = (50.0 / e - 1.0) * model.config().detector.efficiency(e);
+    for (const auto& a : cfg.attenuators) shape *= a.transmission(e);
+    continuum[c] = shape * cfg.calibration.gain_keV / 0.01;
+  }
+
   SimulatedScan out;
   out.channels = channels;
   out.counts.assign(std::size_t(scan.points) * channels, 0.f);
@@ -129,13 +140,7 @@ SimulatedScan simulate_depth_scan(const CoinCell& cell, const DepthScan& scan, c
     double scatter = 0;
     for (const auto& l : cell.layers)
       scatter += l.scatter_cps * overlap(z, l.top_um + cell.shift_um, l.bottom_um + cell.shift_um, 30.0);
-    for (int c = 0; c < channels; ++c) {
-      double e = cfg.calibration.energy(c);
-      if (e <= 0.3) continue;
-      double shape = (e < 30 ? (50.0 / e - 1.0) : 0.0) * model.config().detector.efficiency(e);
-      for (const auto& a : cfg.attenuators) shape *= a.transmission(e);
-      mu[c] += 0.0001 * scatter * shape * cfg.calibration.gain_keV / 0.01;
-    }
+    for (int c = 0; c < channels; ++c) mu[c] += 0.0001 * scatter * continuum[c];
     total_rate += 0.0001 * scatter * 400;
     // Non-paralyzable dead time: live = real / (1 + n tau).
     double live = scan.real_time_s / (1.0 + total_rate * scan.dead_time_s);

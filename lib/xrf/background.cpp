@@ -75,6 +75,17 @@ Eigen::MatrixXd polynomial_basis(int n, int order) {
   return b;
 }
 
+void column_extents(const Eigen::MatrixXd& basis, std::vector<int>& lo, std::vector<int>& hi) {
+  const int n = static_cast<int>(basis.rows());
+  for (int j = 0; j < basis.cols(); ++j) {
+    int l = 0, h = n;
+    while (l < n && basis(l, j) == 0.0) ++l;
+    while (h > l && basis(h - 1, j) == 0.0) --h;
+    lo.push_back(l);
+    hi.push_back(h);
+  }
+}
+
 Eigen::MatrixXd spline_basis(int n, int segments) {
   segments = std::max(1, segments);
   Eigen::MatrixXd b = Eigen::MatrixXd::Zero(n, segments + 3);

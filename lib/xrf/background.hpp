@@ -27,6 +27,10 @@ std::vector<double> snip_background(const std::vector<double>& y, int width, int
 // scaled channel index in [-1, 1].
 Eigen::MatrixXd polynomial_basis(int n, int order);
 
+// The rows [lo, hi) outside which column j of a basis is zero (B-splines
+// are local), one pair per column: the loops over a column's support.
+void column_extents(const Eigen::MatrixXd& basis, std::vector<int>& lo, std::vector<int>& hi);
+
 // Cubic B-spline basis with `segments` uniform segments over n channels
 // (segments + 3 columns); non-negative, sums to one at every channel.
 Eigen::MatrixXd spline_basis(int n, int segments);

@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <iostream>
 #include <memory>
 #include <optional>
 
@@ -79,6 +82,11 @@ std::string nexus_name(const std::string& group) {
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out;
+}
+
+Error invalid_live_time(const std::string& where, double seconds) {
+  return data_error("invalid live time", where,
+                    fmt::format("{} s: a live time must be positive (use --live-time to override)", seconds));
 }
 
 double parse_live_time_option(const std::string& text) {
@@ -155,9 +163,12 @@ StackInput open_stack(const std::string& text, const CmxFitOptions& opt) {
   in.label = fmt::format("{}:{}", addr.file.string(), in.dataset);
   h5::Dataset ds = f.open_dataset(in.dataset);
   h5::Shape shape = ds.shape();
-  if (shape.empty() || shape.back() < 16)
+  if (shape.size() < 2 && !(shape.size() == 1 && shape[0] >= 16))
     throw data_error("cannot read spectra", in.label,
                      fmt::format("expected a dataset of shape [..., channels], found {} dimensions", shape.size()));
+  if (shape.back() < 16)
+    throw data_error("cannot read spectra", in.label,
+                     fmt::format("spectra of {} channels: at least 16 are needed", shape.back()));
   in.channels = shape.back();
   in.leading.assign(shape.begin(), shape.end() - 1);
   if (in.leading.empty()) in.leading = {1};
@@ -167,16 +178,18 @@ StackInput open_stack(const std::string& text, const CmxFitOptions& opt) {
   if (in.axes.size() != shape.size()) in.axes.assign(shape.size(), ".");
   in.axes.resize(in.leading.size());
 
-  if (auto p = find_detector_dataset(f, in.nxdata_path, "calibration")) {
+  if (auto p = opt.use_file_calibration ? find_detector_dataset(f, in.nxdata_path, "calibration") : std::nullopt) {
     h5::Dataset cal = f.open_dataset(*p);
     if (cal.size() >= 2 && cal.size() <= 3) {
       in.calibration = cal.read<double>();
       in.calibration.resize(3, 0.0);
       in.calibration_source = fmt::format("{}:{}", addr.file.string(), *p);
-      if (!(in.calibration[1] > 0))
+      const auto& c = in.calibration;
+      if (!std::isfinite(c[0]) || !std::isfinite(c[1]) || !std::isfinite(c[2]) || !(c[1] > 0))
         throw data_error("invalid energy calibration", in.calibration_source,
-                         fmt::format("gain {} keV/channel must be positive (or use --ignore-file-calibration)",
-                                     in.calibration[1]));
+                         fmt::format("[{}, {}, {}] keV: the values must be finite and the gain positive (or use "
+                                     "--ignore-file-calibration)",
+                                     c[0], c[1], c[2]));
     }
   }
   if (!opt.live_time.empty()) {
@@ -200,9 +213,7 @@ StackInput open_stack(const std::string& text, const CmxFitOptions& opt) {
       if (in.live_time.size() == 1) in.live_time.assign(in.count, in.live_time[0]);
       for (std::size_t i = 0; i < in.count; ++i)
         if (!(in.live_time[i] > 0) || !std::isfinite(in.live_time[i]))
-          throw data_error("invalid live time", fmt::format("{}[{}]", where, i),
-                           fmt::format("{} s: a live time must be positive (use --live-time to override)",
-                                       in.live_time[i]));
+          throw invalid_live_time(fmt::format("{}[{}]", where, i), in.live_time[i]);
       in.live_time_source = where;
     }
   }
@@ -488,6 +499,13 @@ void check_output(const CmxFitOptions& opt) {
   AtomicOutput::check_target(opt.output);
 }
 
+// The configuration file as an input of the manifest ("-": its content is
+// in the manifest's parameters already).
+void add_config_input(Manifest& manifest, const std::string& config) {
+  std::string path = find_config(config);
+  if (path != "-") manifest.add_input(path);
+}
+
 FitConfig load_config(const CmxFitOptions& opt) {
   if (opt.config.empty())
     throw usage_error("no fit configuration", "--config",
@@ -499,12 +517,20 @@ FitConfig load_config(const CmxFitOptions& opt) {
 
 int fit_spectrum_files(const std::vector<std::string>& files, const CmxFitOptions& opt, Manifest& manifest) {
   check_output(opt);
+  const bool to_file = !opt.output.empty();
   FitConfig cfg = load_config(opt);
-  manifest.add_input(find_config(opt.config));
+  if (to_file) add_config_input(manifest, opt.config);
   std::vector<io::Spectrum> spectra;
   for (const auto& f : files) {
-    spectra.push_back(io::read_spectrum(f));
-    manifest.add_input(f);
+    if (f == "-") {
+      // Standard input: keep the bytes, so the manifest can hash what was read.
+      std::string content((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+      spectra.push_back(io::parse_spectrum(content, "<stdin>"));
+      if (to_file) manifest.add_input_data("<stdin>", content);
+    } else {
+      spectra.push_back(io::read_spectrum(f));
+      if (to_file) manifest.add_input(f);
+    }
   }
   const std::size_t channels = spectra.front().counts.size();
   double forced_live = opt.live_time.empty() ? 0.0 : parse_live_time_option(opt.live_time);
@@ -517,16 +543,13 @@ int fit_spectrum_files(const std::vector<std::string>& files, const CmxFitOption
                        fmt::format("{} channels, but {} has {}", sp.counts.size(), spectra.front().source, channels));
     live[i] = forced_live > 0 ? forced_live : sp.live_time_s;
     if (!(live[i] > 0)) {
-      if (std::isfinite(live[i]))
-        throw data_error("invalid live time", sp.source,
-                         fmt::format("{} s: a live time must be positive (use --live-time to override)", live[i]));
+      if (std::isfinite(live[i])) throw invalid_live_time(sp.source, live[i]);
       live[i] = 0;  // not recorded: no count rates
     }
   }
-  const bool to_file = !opt.output.empty();
-  const bool as_json = opt.format == "json";
   std::vector<SpectrumFit> fits;
   std::unique_ptr<SpectrumModel> first_model;
+  const bool as_json = opt.format == "json";
   for (std::size_t i = 0; i < spectra.size(); ++i) {
     FitConfig c = cfg;
     if (opt.use_file_calibration && spectra[i].has_calibration()) {
@@ -589,7 +612,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
     throw usage_error("no output file", "-o", "a stack of spectra needs an output: -o RESULT.h5");
   check_output(opt);
   FitConfig cfg = load_config(opt);
-  manifest.add_input(find_config(opt.config));
+  add_config_input(manifest, opt.config);
   const double t0 = clock::monotonic();
   StackInput in = open_stack(input, opt);
   manifest.add_input(in.file);
@@ -666,7 +689,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
                  fmt::format("cmx-fit of {}", in.label));
   // Pass 2: fit chunk by chunk; memory is bounded by the chunk size.
   StackResults res;
-  std::vector<double> chi2_all_sum(1, 0.0);
+  double chi2_sum = 0;
   double fit_seconds = 0;
   {
     Progress progress("fitting", in.count, progress_mode());
@@ -677,11 +700,17 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
       res.resize(ns, fitter.n_groups(), fitter.n_fit(), opt.save_model);
       double tf = clock::monotonic();
       if (nonlinear_each) {
+        // Exceptions must not leave an OpenMP region: keep the first, rethrow after.
+        std::exception_ptr failure;
 #pragma omp parallel for schedule(dynamic)
         for (int s = 0; s < ns; ++s) {
-          SpectrumModel m = model;
+          try {
+          SpectrumModel m = model;  // already merged: the groups stay those of the output file
           std::vector<double> y(buf.begin() + std::size_t(s) * channels, buf.begin() + std::size_t(s + 1) * channels);
-          SpectrumFit fs1 = fit_spectrum(m, y, &sum_fit.params);
+          SpectrumFit fs1 = fit_spectrum(m, y, &sum_fit.params, /*merge=*/false);
+          if (static_cast<int>(fs1.group_names.size()) != res.groups)
+            throw internal_error("cannot fit spectrum", fmt::format("{}[{}]", in.label, r0 * row + s),
+                                 "its line groups differ from the sum spectrum's");
           for (int g = 0; g < res.groups; ++g) {
             res.area[std::size_t(s) * res.groups + g] = static_cast<float>(fs1.area(g));
             res.sigma[std::size_t(s) * res.groups + g] = static_cast<float>(fs1.area_sigma(g));
@@ -694,12 +723,17 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
               res.background[o] = static_cast<float>(fs1.background[k]);
               res.residual[o] = static_cast<float>(y[model.first_channel() + k] - fs1.model[k]);
             }
+          } catch (...) {
+#pragma omp critical(opx_cmx_fit_failure)
+            if (!failure) failure = std::current_exception();
+          }
         }
+        if (failure) std::rethrow_exception(failure);
       } else {
         fitter.fit(buf.data(), ns, static_cast<int>(channels), res, 0);
       }
       fit_seconds += clock::monotonic() - tf;
-      for (int s = 0; s < ns; ++s) chi2_all_sum[0] += res.chi2_reduced[s];
+      for (int s = 0; s < ns; ++s) chi2_sum += res.chi2_reduced[s];
       out.append(res, ns, with_rate ? in.live_time.data() + r0 * row : nullptr);
       progress.advance(ns);
     }
@@ -721,7 +755,7 @@ int fit_stack(const std::string& input, const CmxFitOptions& opt, Manifest& mani
                   {"channels", channels},
                   {"groups", fitter.group_names()},
                   {"sum_spectrum", {{"chi2_reduced", sum_fit.chi2_reduced}, {"refined", refined}}},
-                  {"mean_chi2_reduced", chi2_all_sum[0] / double(in.count)},
+                  {"mean_chi2_reduced", chi2_sum / double(in.count)},
                   {"seconds", seconds},
                   {"fit_spectra_per_s", fit_seconds > 0 ? double(in.count) / fit_seconds : 0.0}};
   if (!sum_fit.messages.empty()) summary["warnings"] = sum_fit.messages;

@@ -21,7 +21,6 @@ struct CmxFitOptions {
   bool use_file_calibration = true; // start from a spectrum file's own calibration
   std::size_t chunk = 4096;         // spectra per chunk when streaming a stack
   int threads = 0;                  // 0: OpenMP's default
-  bool overwrite = true;
 };
 
 int run_cmx_fit(const CmxFitOptions& options);

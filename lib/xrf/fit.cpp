@@ -88,15 +88,7 @@ class Problem {
     pileup_index_ = -1;
     for (int g = 0; g < m_; ++g)
       if (model.groups()[g].kind == GroupKind::pileup) pileup_index_ = g;
-    // Extent of each background column (B-splines are local).
-    const int n = static_cast<int>(basis_.rows());
-    for (int j = 0; j < basis_.cols(); ++j) {
-      int lo = 0, hi = n;
-      while (lo < n && basis_(lo, j) == 0.0) ++lo;
-      while (hi > lo && basis_(hi - 1, j) == 0.0) --hi;
-      basis_lo_.push_back(lo);
-      basis_hi_.push_back(hi);
-    }
+    column_extents(basis_, basis_lo_, basis_hi_);
   }
 
   void set_weights(const Eigen::VectorXd& w) {
@@ -354,7 +346,8 @@ Eigen::VectorXd pileup_shape(const SpectrumModel& model, const ResponseParams& p
   return out;
 }
 
-SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts, const ResponseParams* start) {
+SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts, const ResponseParams* start,
+                         bool merge) {
   const FitConfig& cfg = model.config();
   if (static_cast<int>(counts.size()) != model.n_channels())
     throw data_error("cannot fit spectrum", cfg.source,
@@ -380,8 +373,10 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
     w = model_weights(smooth);
   }
   ResponseParams p = start ? *start : model.initial_params();
-  out.messages = model.merge_degenerate(p, w);
-  for (const auto& m : out.messages) log::warn("{}", m);
+  if (merge) {
+    out.messages = model.merge_degenerate(p, w);
+    for (const auto& m : out.messages) log::warn("{}", m);
+  }
   if (cfg.fit.pileup && std::none_of(model.groups().begin(), model.groups().end(),
                                      [](const PeakGroup& g) { return g.kind == GroupKind::pileup; }))
     model.groups().push_back({"Pile-up", GroupKind::pileup, {}, {}, false});
@@ -436,7 +431,7 @@ SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts
   // is no Compton peak) has a zero Jacobian column: it is left out of the
   // covariance and reported as undetermined (NaN).
   std::vector<bool> determined(k, true);
-  const double jac_scale = jac.leftCols(k).cwiseAbs().maxCoeff();
+  const double jac_scale = k > 0 ? jac.leftCols(k).cwiseAbs().maxCoeff() : 0.0;
   for (int c = 0; c < k; ++c) determined[c] = jac.col(c).norm() > 1e-9 * std::max(jac_scale, 1e-300);
   std::vector<int> free_idx;
   for (int c = 0; c < k + nc; ++c)

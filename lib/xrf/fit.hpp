@@ -43,8 +43,10 @@ struct SpectrumFit {
 // and a pile-up group is added when the configuration asks for it. The
 // nonlinear parameters start from `start` when given (e.g. the sum
 // spectrum's fit), else from the configuration.
+// `merge` = false keeps the model's groups as they are (a model already
+// merged for the sum spectrum of a stack, whose output has those groups).
 SpectrumFit fit_spectrum(SpectrumModel& model, const std::vector<double>& counts,
-                         const ResponseParams* start = nullptr);
+                         const ResponseParams* start = nullptr, bool merge = true);
 
 // The background of one spectrum over the fit range when the configuration
 // uses SNIP (empty otherwise), from the counts over the whole spectrum.

@@ -47,6 +47,12 @@ SpectrumModel::SpectrumModel(const FitConfig& cfg, int n_channels) : cfg_(cfg), 
   // Fit range in channels from the configured calibration.
   double c_lo = cfg.calibration.channel(cfg.fit.energy_min_keV);
   double c_hi = cfg.calibration.channel(cfg.fit.energy_max_keV);
+  if (!std::isfinite(c_lo) || !std::isfinite(c_hi))
+    throw config_error("invalid energy calibration", cfg.source + ":/calibration",
+                       fmt::format("{:g} + {:g} ch + {:g} ch^2 keV does not map the fit range to channels",
+                                   cfg.calibration.offset_keV, cfg.calibration.gain_keV, cfg.calibration.quadratic_keV));
+  c_lo = std::clamp(c_lo, -1.0, double(n_channels) + 1.0);
+  c_hi = std::clamp(c_hi, -1.0, double(n_channels) + 1.0);
   first_ = std::clamp(static_cast<int>(std::ceil(c_lo)), 0, n_channels);
   last_ = std::clamp(static_cast<int>(std::floor(c_hi)) + 1, 0, n_channels);
   if (last_ - first_ < 16)

@@ -50,14 +50,7 @@ StackFitter::StackFitter(const SpectrumModel& model, const ResponseParams& param
   if (k_ > 0) d_.rightCols(k_) = basis;
   lo_ = cols.lo;
   hi_ = cols.hi;
-  for (int j = 0; j < k_; ++j) {
-    // Background columns: their non-zero extent.
-    int lo = 0, hi = n_;
-    while (lo < n_ && basis(lo, j) == 0.0) ++lo;
-    while (hi > lo && basis(hi - 1, j) == 0.0) --hi;
-    lo_.push_back(lo);
-    hi_.push_back(hi);
-  }
+  column_extents(basis, lo_, hi_);  // background columns after the peak groups
   snip_ = cfg.background.method == BackgroundMethod::snip;
   snip_width_ = snip_width_channels(model);
   snip_smooth_ = snip_smooth_channels(model);
