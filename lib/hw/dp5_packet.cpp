@@ -36,28 +36,24 @@ std::vector<std::uint8_t> encode(const Packet& p) { return encode(p.pid1, p.pid2
 
 Packet read_packet(Transport& t, Milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto left = [&] {
-    auto ms = std::chrono::duration_cast<Milliseconds>(deadline - std::chrono::steady_clock::now());
-    return ms.count() < 0 ? Milliseconds(0) : ms;
-  };
   // Resynchronize: find SYNC1 followed by SYNC2.
   std::uint8_t prev = 0, byte = 0;
   std::size_t seen = 0;
   for (;;) {
-    if (t.read(&byte, 1, left()) == 0)
+    if (t.read(&byte, 1, remaining(deadline)) == 0)
       throw Error(ExitCode::temp_fail, "device did not answer in time", t.describe(),
                   fmt::format("no DP5 packet within {} ms ({} bytes without a packet start)", timeout.count(), seen));
     ++seen;
     if (prev == kSync1 && byte == kSync2) break;
     prev = byte;
   }
-  std::vector<std::uint8_t> head = read_exact(t, 4, left(), "DP5 packet header");
+  std::vector<std::uint8_t> head = read_exact(t, 4, remaining(deadline), "DP5 packet header");
   const std::size_t len = (std::size_t(head[2]) << 8) | head[3];
   if (len > max_data_length)
     throw Error(ExitCode::protocol, "bad DP5 packet", t.describe(),
                 fmt::format("PID {:02X} {:02X} announces {} data bytes, more than any DP5 packet ({})", head[0],
                             head[1], len, max_data_length));
-  std::vector<std::uint8_t> body = read_exact(t, len + 2, left(), "DP5 packet data");
+  std::vector<std::uint8_t> body = read_exact(t, len + 2, remaining(deadline), "DP5 packet data");
   // The checksum covers SYNC, PIDs, LEN and DATA.
   std::uint32_t sum = kSync1 + kSync2 + head[0] + head[1] + head[2] + head[3];
   for (std::size_t i = 0; i < len; ++i) sum += body[i];

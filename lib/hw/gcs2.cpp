@@ -15,9 +15,7 @@ std::vector<std::string> read_answer(Transport& t, Milliseconds timeout, std::si
   std::vector<std::string> lines;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<Milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) left = Milliseconds(0);
-    std::string line = read_until(t, '\n', 4096, left, "GCS answer");
+    std::string line = read_until(t, '\n', 4096, remaining(deadline), "GCS answer");
     line.pop_back();  // LF
     const bool more = !line.empty() && line.back() == ' ';
     if (more) line.pop_back();

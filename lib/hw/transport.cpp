@@ -8,6 +8,11 @@
 
 namespace opx::hw {
 
+Milliseconds remaining(Deadline deadline) {
+  auto left = std::chrono::duration_cast<Milliseconds>(deadline - std::chrono::steady_clock::now());
+  return left.count() < 0 ? Milliseconds(0) : left;
+}
+
 void Transport::write(const std::string& text) {
   write(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
 }
@@ -17,9 +22,7 @@ std::vector<std::uint8_t> read_exact(Transport& t, std::size_t size, Millisecond
   std::size_t got = 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (got < size) {
-    auto left = std::chrono::duration_cast<Milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) left = Milliseconds(0);
-    std::size_t n = t.read(out.data() + got, size - got, left);
+    std::size_t n = t.read(out.data() + got, size - got, remaining(deadline));
     if (n == 0) break;  // a read returns nothing only once its timeout has passed
     got += n;
   }
@@ -34,10 +37,8 @@ std::string read_until(Transport& t, char terminator, std::size_t max_size, Mill
   std::string out;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<Milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) left = Milliseconds(0);
     std::uint8_t c = 0;
-    std::size_t n = t.read(&c, 1, left);
+    std::size_t n = t.read(&c, 1, remaining(deadline));
     if (n == 0)
       throw Error(ExitCode::temp_fail, "device did not answer in time", t.describe(),
                   fmt::format("{}: no end of reply within {} ms ({} bytes received)", what, timeout.count(),

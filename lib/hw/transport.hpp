@@ -14,6 +14,11 @@
 namespace opx::hw {
 
 using Milliseconds = std::chrono::milliseconds;
+using Deadline = std::chrono::steady_clock::time_point;
+
+// Time left until `deadline`, never negative: the timeout of the next read
+// of a reply that must be complete by then.
+Milliseconds remaining(Deadline deadline);
 
 class Transport {
  public:

@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the io unit tests: a scratch folder, running an independent
+// Shared by the unit tests: a scratch folder, running an independent
 // program (h5py, h5dump, sha256sum) and capturing its output, and catching
 // the opx::Error a call should throw.
 #include <stdlib.h>
@@ -71,6 +71,12 @@ opx::Error error_of(Call&& call) {
   }
   BOOST_FAIL("expected an opx::Error");
   throw std::logic_error("unreachable");
+}
+
+// The exit code of the opx::Error `call` throws (a test failure if none).
+template <typename Call>
+int exit_code_of(Call&& call) {
+  return static_cast<int>(error_of(std::forward<Call>(call)).code());
 }
 
 }  // namespace opx::test

@@ -7,12 +7,14 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "io_test_support.hpp"
 #include "hw/dp5_packet.hpp"
 #include "hw/transport.hpp"
 
 using namespace opx;
 using namespace opx::hw;
 using namespace std::chrono_literals;
+using opx::test::exit_code_of;
 
 namespace {
 
@@ -36,15 +38,6 @@ struct Link {
     return dp5::read_packet(t, 100ms);
   }
 };
-
-int code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return static_cast<int>(e.code());
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -80,7 +73,7 @@ BOOST_AUTO_TEST_CASE(corrupted_and_truncated_packets_are_errors) {
   auto good = dp5::encode(0x80, 0x01, std::vector<std::uint8_t>(64, 7));
   auto flipped = good;
   flipped[20] ^= 0x01;  // one bit in the data
-  BOOST_TEST(code_of([&] { link.exchange(flipped); }) == 76);
+  BOOST_TEST(exit_code_of([&] { link.exchange(flipped); }) == 76);
   try {
     link.exchange(flipped);
   } catch (const Error& e) {
@@ -88,10 +81,10 @@ BOOST_AUTO_TEST_CASE(corrupted_and_truncated_packets_are_errors) {
   }
   auto cut = good;
   cut.resize(30);  // the device stopped sending
-  BOOST_TEST(code_of([&] { link.exchange(cut); }) == 75);
-  BOOST_TEST(code_of([&] { link.exchange({}); }) == 75);  // no answer at all
+  BOOST_TEST(exit_code_of([&] { link.exchange(cut); }) == 75);
+  BOOST_TEST(exit_code_of([&] { link.exchange({}); }) == 75);  // no answer at all
   std::vector<std::uint8_t> huge = {0xF5, 0xFA, 0x81, 0x0C, 0x7F, 0xFF};  // LEN 32767
-  BOOST_TEST(code_of([&] { link.exchange(huge); }) == 76);
+  BOOST_TEST(exit_code_of([&] { link.exchange(huge); }) == 76);
 }
 
 BOOST_AUTO_TEST_CASE(acknowledgements) {
@@ -112,7 +105,7 @@ BOOST_AUTO_TEST_CASE(acknowledgements) {
     BOOST_TEST(e.why() == "text configuration answered 'bad parameter' (TPEA=999)");
   }
   dp5::Packet busy{0xFF, 0x0D, {}};
-  BOOST_TEST(code_of([&] { dp5::check_acknowledge(busy, "status", "dp5:/dev/ttyUSB0"); }) == 69);
+  BOOST_TEST(exit_code_of([&] { dp5::check_acknowledge(busy, "status", "dp5:/dev/ttyUSB0"); }) == 69);
 }
 
 BOOST_AUTO_TEST_CASE(spectrum_layouts) {

@@ -7,12 +7,14 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "io_test_support.hpp"
 #include "hw/gcs2.hpp"
 #include "hw/transport.hpp"
 
 using namespace opx;
 using namespace opx::hw;
 using namespace std::chrono_literals;
+using opx::test::exit_code_of;
 
 namespace {
 
@@ -37,15 +39,6 @@ class ScriptedController : public Emulator {
   std::string buffer_;
 };
 
-int code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return static_cast<int>(e.code());
-  }
-  return 0;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(multi_line_answers) {
@@ -69,10 +62,10 @@ BOOST_AUTO_TEST_CASE(short_garbled_and_missing_answers) {
   c->answers["VEL?"] = "1=fast\n";
   c->answers["TMN?"] = "garbage\n";
   LoopbackTransport t(c);
-  BOOST_TEST(code_of([&] { gcs2::query(t, "POS?", 50ms); }) == 75);
-  BOOST_TEST(code_of([&] { gcs2::axis_value(gcs2::query(t, "VEL?", 50ms)[0], "stage"); }) == 76);
-  BOOST_TEST(code_of([&] { gcs2::axis_value(gcs2::query(t, "TMN?", 50ms)[0], "stage"); }) == 76);
-  BOOST_TEST(code_of([&] { gcs2::query(t, "ONT?", 50ms); }) == 75);  // no answer at all
+  BOOST_TEST(exit_code_of([&] { gcs2::query(t, "POS?", 50ms); }) == 75);
+  BOOST_TEST(exit_code_of([&] { gcs2::axis_value(gcs2::query(t, "VEL?", 50ms)[0], "stage"); }) == 76);
+  BOOST_TEST(exit_code_of([&] { gcs2::axis_value(gcs2::query(t, "TMN?", 50ms)[0], "stage"); }) == 76);
+  BOOST_TEST(exit_code_of([&] { gcs2::query(t, "ONT?", 50ms); }) == 75);  // no answer at all
 }
 
 BOOST_AUTO_TEST_CASE(error_codes_after_commands) {
@@ -90,9 +83,9 @@ BOOST_AUTO_TEST_CASE(error_codes_after_commands) {
     BOOST_TEST(e.why() == "MOV 1 900: error 7: position out of limits");
   }
   c->answers["ERR?"] = "5\n";
-  BOOST_TEST(code_of([&] { gcs2::check_error(t, "MOV 1 1", 100ms); }) == 76);
+  BOOST_TEST(exit_code_of([&] { gcs2::check_error(t, "MOV 1 1", 100ms); }) == 76);
   c->answers["ERR?"] = "nonsense\n";
-  BOOST_TEST(code_of([&] { gcs2::check_error(t, "SVO 1 1", 100ms); }) == 76);
+  BOOST_TEST(exit_code_of([&] { gcs2::check_error(t, "SVO 1 1", 100ms); }) == 76);
   BOOST_TEST(gcs2::error_text(2) == "unknown command");
   BOOST_TEST(gcs2::error_text(1234) == "GCS error 1234");
 }

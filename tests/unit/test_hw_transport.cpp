@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "io_test_support.hpp"
 #include "hw/device_uri.hpp"
 #include "hw/termios_transport.hpp"
 #include "hw/transport.hpp"
@@ -20,17 +21,9 @@
 using namespace opx;
 using namespace opx::hw;
 using namespace std::chrono_literals;
+using opx::test::exit_code_of;
 
 namespace {
-
-int code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return static_cast<int>(e.code());
-  }
-  return 0;
-}
 
 // Answers "PING\n" with "PONG\n" and echoes anything else reversed.
 class PingEmulator : public Emulator {
@@ -86,9 +79,9 @@ BOOST_AUTO_TEST_CASE(device_uris) {
   BOOST_TEST(parse_device_uri("gsv3:sim,speed=100").simulated());
   for (const char* bad : {"", "dp5", ":sim", "dp5:", "dp5:sim,baud", "dp5:sim,=3", "dp5:sim,a=1,a=2", "d p5:sim"}) {
     BOOST_TEST_INFO(bad);
-    BOOST_TEST(code_of([&] { parse_device_uri(bad); }) == 64);
+    BOOST_TEST(exit_code_of([&] { parse_device_uri(bad); }) == 64);
   }
-  BOOST_TEST(code_of([&] { parse_device_uri("dp5:sim,baud=fast").integer_option("baud"); }) == 64);
+  BOOST_TEST(exit_code_of([&] { parse_device_uri("dp5:sim,baud=fast").integer_option("baud"); }) == 64);
 }
 
 BOOST_AUTO_TEST_CASE(loopback_delivers_the_emulator_replies) {
@@ -99,10 +92,10 @@ BOOST_AUTO_TEST_CASE(loopback_delivers_the_emulator_replies) {
   auto bytes = read_exact(t, 3, 100ms, "echo");
   BOOST_TEST(std::string(bytes.begin(), bytes.end()) == "cba");
   // Nothing more will come: a timeout (75).
-  BOOST_TEST(code_of([&] { read_exact(t, 1, 100ms, "nothing"); }) == 75);
+  BOOST_TEST(exit_code_of([&] { read_exact(t, 1, 100ms, "nothing"); }) == 75);
   t.write(std::string("xyz"));
   t.flush();
-  BOOST_TEST(code_of([&] { read_exact(t, 1, 10ms, "after flush"); }) == 75);
+  BOOST_TEST(exit_code_of([&] { read_exact(t, 1, 10ms, "after flush"); }) == 75);
   BOOST_TEST(t.describe() == "loopback:ping");
 }
 
@@ -116,25 +109,25 @@ BOOST_AUTO_TEST_CASE(termios_transport_over_a_pseudo_terminal) {
   BOOST_TEST(read_until(t, '\n', 64, 1000ms, "identity") == "opx,emulator,1\n");
   // Part of a reply, then silence: a timeout (75) naming what was awaited.
   pty.write_master("ab");
-  BOOST_TEST(code_of([&] { read_exact(t, 4, 150ms, "status"); }) == 75);
+  BOOST_TEST(exit_code_of([&] { read_exact(t, 4, 150ms, "status"); }) == 75);
   // A reply without its terminator beyond the limit is a protocol error (76).
   pty.write_master(std::string(100, 'x'));
-  BOOST_TEST(code_of([&] { read_until(t, '\n', 32, 1000ms, "runaway"); }) == 76);
+  BOOST_TEST(exit_code_of([&] { read_until(t, '\n', 32, 1000ms, "runaway"); }) == 76);
 }
 
 BOOST_AUTO_TEST_CASE(one_program_per_port) {
   Pty pty;
   TermiosTransport first(pty.slave, SerialSettings{});
-  BOOST_TEST(code_of([&] { TermiosTransport second(pty.slave, SerialSettings{}); }) == 69);
+  BOOST_TEST(exit_code_of([&] { TermiosTransport second(pty.slave, SerialSettings{}); }) == 69);
 }
 
 BOOST_AUTO_TEST_CASE(bad_ports_and_settings) {
-  BOOST_TEST(code_of([] { TermiosTransport t("/dev/opx-no-such-port", SerialSettings{}); }) == 66);
-  BOOST_TEST(code_of([] { TermiosTransport t("/dev/null", SerialSettings{}); }) == 69);  // not a tty
+  BOOST_TEST(exit_code_of([] { TermiosTransport t("/dev/opx-no-such-port", SerialSettings{}); }) == 66);
+  BOOST_TEST(exit_code_of([] { TermiosTransport t("/dev/null", SerialSettings{}); }) == 69);  // not a tty
   Pty pty;
   SerialSettings odd;
   odd.baud = 12345;
-  BOOST_TEST(code_of([&] { TermiosTransport t(pty.slave, odd); }) == 64);
+  BOOST_TEST(exit_code_of([&] { TermiosTransport t(pty.slave, odd); }) == 64);
   SerialSettings s7e2{9600, 7, 'E', 2, false, false};
   BOOST_TEST(s7e2.describe() == "9600 7E2");
   TermiosTransport t(pty.slave, s7e2);
