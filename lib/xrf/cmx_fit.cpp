@@ -374,13 +374,9 @@ class ResultFile {
     }
     proc.write_string("line_groups", groups.dump(2));
     // The sum spectrum with its fit, for a look at the fit quality.
-    const int n = model.n_fit();
-    std::vector<double> energy(n), counts(n);
-    for (int i = 0; i < n; ++i) {
-      double ch = model.first_channel() + i;
-      energy[i] = sum_fit.params.offset_keV + ch * (sum_fit.params.gain_keV + ch * sum_fit.params.quadratic_keV);
-      counts[i] = sum_counts[model.first_channel() + i];
-    }
+    std::vector<double> energy, width;
+    model.channel_energies(sum_fit.params, energy, width);
+    std::vector<double> counts(sum_counts.begin() + model.first_channel(), sum_counts.begin() + model.last_channel());
     h5::Group s = nexus::make_data(entry_, "sum_spectrum", "counts", {"energy"});
     nexus::write_quantity(s, "counts", counts, "counts");
     nexus::write_quantity(s, "model", sum_fit.model, "counts");
